@@ -1,0 +1,240 @@
+//! The command line: `send`, `preview`, `check`; exit codes 0 ok, 1 runtime failure, 2 usage,
+//! 78 bad configuration.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, TransportKind, redact_url};
+use crate::digest::DayList;
+use crate::domain::EmailAddress;
+use crate::jobs::{check_not_future, default_digest_date, run_date};
+use crate::mail::SmtpSender;
+use crate::render::Renderer;
+use crate::source::HfSource;
+use crate::store::Store;
+use crate::telemetry::{self, LogFormat};
+
+pub const EXIT_RUNTIME: u8 = 1;
+pub const EXIT_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "paperboy",
+    version,
+    about = "Emails a personalised daily digest of new machine-learning papers"
+)]
+pub struct Cli {
+    /// The configuration file [default: /etc/paperboy/config.toml, else ./config/default.toml,
+    /// else the built-in example]
+    #[arg(long, short, global = true, env = "PAPERBOY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// How log lines look on stderr (filter them with RUST_LOG)
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch a day's papers and send every subscriber's digest now (once per subscriber and
+    /// date: running it again sends only what is still due)
+    Send {
+        /// The digest date [default: source.digest_day in schedule.timezone]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// Render every email into delivery.outbox_dir and record nothing as sent
+        #[arg(long)]
+        dry_run: bool,
+        /// Read the day's list from this saved API response instead of the network
+        #[arg(long)]
+        source_file: Option<PathBuf>,
+    },
+    /// Render one subscriber's digest to an HTML file (or stdout) without sending anything
+    Preview {
+        /// The subscriber's email address, as in the config
+        #[arg(long)]
+        subscriber: String,
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// Where to write the HTML part; the text part goes beside it with a .txt extension
+        /// [default: the HTML on stdout]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        source_file: Option<PathBuf>,
+    },
+    /// Check the configuration and the templates; with --smtp, also connect and log in
+    Check {
+        #[arg(long)]
+        smtp: bool,
+    },
+}
+
+/// Runs the parsed command line; never panics on bad input, and maps failures to exit codes.
+pub fn run(cli: Cli) -> ExitCode {
+    telemetry::init(cli.log_format);
+    let cfg = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paperboy: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let renderer = match Renderer::new(&cfg.digest) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("paperboy: invalid configuration ({}): {e}", cfg.origin);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("paperboy: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let result = rt.block_on(dispatch(cli.command, &cfg, &renderer));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "failed");
+            eprintln!("paperboy: error: {e:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn source_for(cfg: &Config, file: Option<PathBuf>) -> anyhow::Result<HfSource> {
+    Ok(match file {
+        Some(f) => HfSource::from_file(f),
+        None => HfSource::new(cfg.source.clone())?,
+    })
+}
+
+fn date_for(cfg: &Config, date: Option<NaiveDate>) -> anyhow::Result<NaiveDate> {
+    let now = Utc::now();
+    let date = date.unwrap_or_else(|| default_digest_date(cfg, now));
+    check_not_future(date, now)?;
+    Ok(date)
+}
+
+async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    Store::connect(&cfg.database_url)
+        .await
+        .with_context(|| format!("database {}", redact_url(&cfg.database_url)))
+}
+
+async fn dispatch(cmd: Command, cfg: &Config, renderer: &Renderer) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Send {
+            date,
+            dry_run,
+            source_file,
+        } => {
+            let date = date_for(cfg, date)?;
+            let source = source_for(cfg, source_file)?;
+            let store = open_store(cfg).await?;
+            let report = run_date(cfg, &store, &source, date, dry_run).await;
+            store.close().await;
+            let report = report?;
+            if dry_run {
+                println!(
+                    "{date}: {} papers, {} emails written to {} (dry run, nothing recorded), {} skipped",
+                    report.papers_fetched,
+                    report.sent,
+                    cfg.outbox_dir.display(),
+                    report.skipped
+                );
+            } else {
+                let via = match cfg.transport {
+                    TransportKind::Smtp => format!("via {}:{}", cfg.smtp.host, cfg.smtp.port),
+                    TransportKind::Outbox => format!("to the outbox {}", cfg.outbox_dir.display()),
+                };
+                println!(
+                    "{date}: {} papers; {} subscribers: {} sent {via}, {} skipped, {} failed, {} deferred",
+                    report.papers_fetched,
+                    report.subscribers,
+                    report.sent,
+                    report.skipped,
+                    report.failed,
+                    report.deferred
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Preview {
+            subscriber,
+            date,
+            out,
+            source_file,
+        } => {
+            let date = date_for(cfg, date)?;
+            let email = EmailAddress::parse(&subscriber).map_err(anyhow::Error::msg)?;
+            let sub = cfg
+                .subscribers
+                .iter()
+                .find(|s| s.email.key().eq_ignore_ascii_case(&email.key()))
+                .with_context(|| format!("{subscriber} is not a subscriber in {}", cfg.origin))?;
+            let source = source_for(cfg, source_file)?;
+            let papers = source.fetch_day(date).await?;
+            let store = open_store(cfg).await?;
+            let key = sub.email.key();
+            let sent: HashSet<_> = store.sent_pairs_for(&key, date, &papers).await?;
+            store.close().await;
+            let digest = DayList::new(&papers).select(sub, &cfg.topics, &sent);
+            let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
+            let r = renderer.render(sub, date, &digest, &by_id)?;
+            eprintln!("Subject: {}", r.subject);
+            eprintln!(
+                "{} papers; HTML part {} bytes, text part {} bytes",
+                digest.paper_count(),
+                r.html.len(),
+                r.text.len()
+            );
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &r.html)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    let txt = path.with_extension("txt");
+                    std::fs::write(&txt, &r.text)
+                        .with_context(|| format!("writing {}", txt.display()))?;
+                    eprintln!("wrote {} and {}", path.display(), txt.display());
+                }
+                None => print!("{}", r.html),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { smtp } => {
+            println!(
+                "configuration {}: valid ({} topics, {} subscribers); templates: valid",
+                cfg.origin,
+                cfg.topics.len(),
+                cfg.subscribers.len()
+            );
+            if smtp {
+                let mut sender = SmtpSender::new(&cfg.smtp)?;
+                sender.check().await.with_context(|| {
+                    format!("SMTP check of {}:{}", cfg.smtp.host, cfg.smtp.port)
+                })?;
+                println!(
+                    "SMTP {}:{}: connected{}",
+                    cfg.smtp.host,
+                    cfg.smtp.port,
+                    if cfg.smtp.username.is_some() {
+                        ", login accepted"
+                    } else {
+                        " (no login configured)"
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,658 @@
+//! Settings: layered loading (file, then `PAPERBOY__SECTION__KEY` env vars) and validation into
+//! typed values. Every problem names its key and the file it came from.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::domain::{EmailAddress, Subscriber};
+use crate::source::SourceOptions;
+use crate::topics::{Phrase, Topic};
+
+/// The example configuration shipped in `config/default.toml`, embedded so that the binary runs
+/// with no file at all.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../config/default.toml");
+
+/// Where the operator's file is looked for when `--config` is not given.
+pub const SYSTEM_PATH: &str = "/etc/paperboy/config.toml";
+pub const LOCAL_PATH: &str = "config/default.toml";
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration ({origin}):\n  - {}", problems.join("\n  - "))]
+pub struct ConfigError {
+    pub origin: String,
+    pub problems: Vec<String>,
+}
+
+// ---------------------------------------------------------------- raw, as written
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawSettings {
+    source: RawSource,
+    schedule: RawSchedule,
+    smtp: RawSmtp,
+    delivery: RawDelivery,
+    database: RawDatabase,
+    digest: RawDigest,
+    topics: BTreeMap<String, RawTopic>,
+    subscribers: Vec<RawSubscriber>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSource {
+    base_url: String,
+    #[serde(with = "humantime_serde")]
+    timeout: Duration,
+    digest_day: String,
+    max_rate_limit_retries: u32,
+    #[serde(with = "humantime_serde")]
+    max_retry_wait: Duration,
+}
+
+impl Default for RawSource {
+    fn default() -> Self {
+        let d = SourceOptions::default();
+        Self {
+            base_url: d.base_url,
+            timeout: d.timeout,
+            digest_day: "yesterday".into(),
+            max_rate_limit_retries: d.max_rate_limit_retries,
+            max_retry_wait: d.max_retry_wait,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSchedule {
+    timezone: String,
+}
+
+impl Default for RawSchedule {
+    fn default() -> Self {
+        Self {
+            timezone: "UTC".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSmtp {
+    host: String,
+    port: Option<u16>,
+    security: String,
+    username: String,
+    password: Option<SecretString>,
+    password_file: String,
+    from: String,
+    reply_to: String,
+    #[serde(with = "humantime_serde")]
+    timeout: Duration,
+    ca_file: String,
+    hello_name: String,
+}
+
+impl Default for RawSmtp {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: None,
+            security: "starttls".into(),
+            username: String::new(),
+            password: None,
+            password_file: String::new(),
+            from: String::new(),
+            reply_to: String::new(),
+            timeout: Duration::from_secs(30),
+            ca_file: String::new(),
+            hello_name: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDelivery {
+    transport: String,
+    outbox_dir: String,
+}
+
+impl Default for RawDelivery {
+    fn default() -> Self {
+        Self {
+            transport: "smtp".into(),
+            outbox_dir: "outbox".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDatabase {
+    url: String,
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://paperboy.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDigest {
+    text: String,
+    text_max_chars: usize,
+    max_authors: usize,
+    send_empty: bool,
+    templates_dir: String,
+}
+
+impl Default for RawDigest {
+    fn default() -> Self {
+        Self {
+            text: "abstract".into(),
+            text_max_chars: 600,
+            max_authors: 4,
+            send_empty: false,
+            templates_dir: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopic {
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    min_upvotes: i64,
+    #[serde(default = "default_max_papers")]
+    max_papers: usize,
+}
+
+fn default_max_papers() -> usize {
+    10
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubscriber {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    topics: Vec<String>,
+    #[serde(default)]
+    send_empty: Option<bool>,
+}
+
+// ---------------------------------------------------------------- typed, validated
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestDay {
+    Yesterday,
+    Today,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    None,
+    StartTls,
+    Tls,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportKind {
+    Smtp,
+    Outbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextChoice {
+    Abstract,
+    AiSummary,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+    pub hello_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DigestConfig {
+    pub text: TextChoice,
+    pub text_max_chars: usize,
+    pub max_authors: usize,
+    pub send_empty: bool,
+    pub templates_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the settings came from (a path, or "embedded defaults").
+    pub origin: String,
+    pub source: SourceOptions,
+    pub digest_day: DigestDay,
+    pub timezone: chrono_tz::Tz,
+    pub smtp: SmtpConfig,
+    pub transport: TransportKind,
+    pub outbox_dir: PathBuf,
+    pub database_url: String,
+    pub digest: DigestConfig,
+    pub topics: HashMap<String, Topic>,
+    pub subscribers: Vec<Subscriber>,
+}
+
+impl Config {
+    /// Loads `path` (or, without one, the system file, the local example, or the embedded
+    /// example, the first that exists), then applies `PAPERBOY__…` environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let (origin, source): (String, config::File<_, _>) = match path {
+            Some(p) => (
+                p.display().to_string(),
+                config::File::from(p.to_path_buf()).format(config::FileFormat::Toml),
+            ),
+            None => {
+                let found = [SYSTEM_PATH, LOCAL_PATH]
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .find(|p| p.is_file());
+                match found {
+                    Some(p) => (
+                        p.display().to_string(),
+                        config::File::from(p).format(config::FileFormat::Toml),
+                    ),
+                    None => {
+                        return Self::load_str(EMBEDDED_DEFAULT, "embedded defaults");
+                    }
+                }
+            }
+        };
+        Self::build(
+            config::Config::builder().add_source(source.required(true)),
+            origin,
+        )
+    }
+
+    /// Loads settings from TOML text (plus env overrides); `origin` names it in errors.
+    pub fn load_str(toml: &str, origin: &str) -> Result<Self, ConfigError> {
+        Self::build(
+            config::Config::builder()
+                .add_source(config::File::from_str(toml, config::FileFormat::Toml)),
+            origin.to_string(),
+        )
+    }
+
+    fn build(
+        builder: config::ConfigBuilder<config::builder::DefaultState>,
+        origin: String,
+    ) -> Result<Self, ConfigError> {
+        let fail = |msg: String| ConfigError {
+            origin: origin.clone(),
+            problems: vec![msg],
+        };
+        let raw: RawSettings = builder
+            .add_source(
+                config::Environment::with_prefix("PAPERBOY")
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
+            .build()
+            .map_err(|e| fail(e.to_string()))?
+            .try_deserialize()
+            .map_err(|e| fail(e.to_string()))?;
+        validate(raw, origin)
+    }
+}
+
+fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+
+    let digest_day = match raw.source.digest_day.as_str() {
+        "yesterday" => DigestDay::Yesterday,
+        "today" => DigestDay::Today,
+        other => {
+            problems.push(format!(
+                "source.digest_day: {other:?} is neither \"yesterday\" nor \"today\""
+            ));
+            DigestDay::Yesterday
+        }
+    };
+    let base_url = raw.source.base_url.trim().to_string();
+    if !(base_url.starts_with("http://")
+        || base_url.starts_with("https://")
+        || base_url.starts_with("file://"))
+    {
+        problems.push(format!(
+            "source.base_url: {base_url:?} must start with https://, http:// or file://"
+        ));
+    }
+    let timezone = chrono_tz::Tz::from_str(raw.schedule.timezone.trim()).unwrap_or_else(|_| {
+        problems.push(format!(
+            "schedule.timezone: {:?} is not an IANA time zone name (e.g. \"Europe/Berlin\")",
+            raw.schedule.timezone
+        ));
+        chrono_tz::UTC
+    });
+
+    let smtp = validate_smtp(raw.smtp, &mut problems);
+
+    let transport = match raw.delivery.transport.as_str() {
+        "smtp" => TransportKind::Smtp,
+        "outbox" => TransportKind::Outbox,
+        other => {
+            problems.push(format!(
+                "delivery.transport: {other:?} is neither \"smtp\" nor \"outbox\""
+            ));
+            TransportKind::Outbox
+        }
+    };
+    if raw.delivery.outbox_dir.trim().is_empty() {
+        problems.push("delivery.outbox_dir: must not be empty".into());
+    }
+
+    let database_url = raw.database.url.trim().to_string();
+    if !database_url.starts_with("sqlite:") {
+        problems.push(format!(
+            "database.url: {:?}: only sqlite: URLs are supported so far",
+            redact_url(&database_url)
+        ));
+    }
+
+    let text = match raw.digest.text.as_str() {
+        "abstract" => TextChoice::Abstract,
+        "ai_summary" => TextChoice::AiSummary,
+        other => {
+            problems.push(format!(
+                "digest.text: {other:?} is neither \"abstract\" nor \"ai_summary\""
+            ));
+            TextChoice::Abstract
+        }
+    };
+    let digest = DigestConfig {
+        text,
+        text_max_chars: raw.digest.text_max_chars,
+        max_authors: raw.digest.max_authors.max(1),
+        send_empty: raw.digest.send_empty,
+        templates_dir: non_empty_path(&raw.digest.templates_dir),
+    };
+
+    let mut topics = HashMap::new();
+    for (name, t) in raw.topics {
+        let key = format!("topics.{name}");
+        if t.keywords.is_empty() {
+            problems.push(format!("{key}.keywords: must list at least one keyword"));
+        }
+        let mut phrases = |list: &[String], field: &str| -> Vec<Phrase> {
+            list.iter()
+                .enumerate()
+                .filter_map(|(i, k)| {
+                    let p = Phrase::parse(k);
+                    if p.is_none() {
+                        problems.push(format!("{key}.{field}[{i}]: {k:?} holds no word to match"));
+                    }
+                    p
+                })
+                .collect()
+        };
+        let keywords = phrases(&t.keywords, "keywords");
+        let exclude = phrases(&t.exclude, "exclude");
+        if t.max_papers == 0 {
+            problems.push(format!("{key}.max_papers: must be at least 1"));
+        }
+        topics.insert(
+            name.clone(),
+            Topic {
+                name,
+                keywords,
+                exclude,
+                min_upvotes: t.min_upvotes,
+                max_papers: t.max_papers,
+            },
+        );
+    }
+
+    let mut subscribers = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, s) in raw.subscribers.into_iter().enumerate() {
+        let key = format!("subscribers[{i}]");
+        let email = match EmailAddress::parse(&s.email) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(format!("{key}.email: {e}"));
+                continue;
+            }
+        };
+        if let Some(first) = seen.insert(email.key().to_lowercase(), i) {
+            problems.push(format!(
+                "{key}.email: {email} is already subscribed as subscribers[{first}]"
+            ));
+        }
+        if s.topics.is_empty() {
+            problems.push(format!("{key}.topics: {email} names no topic"));
+        }
+        for t in &s.topics {
+            if !topics.contains_key(t) {
+                let mut known: Vec<&str> = topics.keys().map(String::as_str).collect();
+                known.sort();
+                problems.push(format!(
+                    "{key}.topics: unknown topic {t:?} for {email} (defined: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            }
+        }
+        let name = s.name.trim();
+        subscribers.push(Subscriber {
+            email,
+            name: (!name.is_empty()).then(|| name.to_string()),
+            topics: s.topics,
+            send_empty: s.send_empty.unwrap_or(digest.send_empty),
+        });
+    }
+
+    if !problems.is_empty() {
+        return Err(ConfigError { origin, problems });
+    }
+    Ok(Config {
+        origin,
+        source: SourceOptions {
+            base_url,
+            timeout: raw.source.timeout,
+            max_rate_limit_retries: raw.source.max_rate_limit_retries,
+            max_retry_wait: raw.source.max_retry_wait,
+        },
+        digest_day,
+        timezone,
+        smtp,
+        transport,
+        outbox_dir: PathBuf::from(raw.delivery.outbox_dir.trim()),
+        database_url,
+        digest,
+        topics,
+        subscribers,
+    })
+}
+
+fn validate_smtp(s: RawSmtp, problems: &mut Vec<String>) -> SmtpConfig {
+    let security = match s.security.as_str() {
+        "none" => Security::None,
+        "starttls" => Security::StartTls,
+        "tls" => Security::Tls,
+        other => {
+            problems.push(format!(
+                "smtp.security: {other:?} is not one of \"none\", \"starttls\", \"tls\""
+            ));
+            Security::StartTls
+        }
+    };
+    let port = s.port.unwrap_or(match security {
+        Security::Tls => 465,
+        Security::StartTls => 587,
+        Security::None => 25,
+    });
+    if s.host.trim().is_empty() {
+        problems.push("smtp.host: must not be empty".into());
+    }
+    let from = if s.from.trim().is_empty() {
+        problems
+            .push("smtp.from: required: the sender, e.g. \"Paperboy <digest@example.org>\"".into());
+        Mailbox::new(None, "invalid@invalid".parse().expect("a valid literal"))
+    } else {
+        Mailbox::from_str(s.from.trim()).unwrap_or_else(|e| {
+            problems.push(format!("smtp.from: invalid mailbox {:?}: {e}", s.from));
+            Mailbox::new(None, "invalid@invalid".parse().expect("a valid literal"))
+        })
+    };
+    let reply_to = (!s.reply_to.trim().is_empty())
+        .then(|| {
+            Mailbox::from_str(s.reply_to.trim())
+                .map_err(|e| {
+                    problems.push(format!(
+                        "smtp.reply_to: invalid mailbox {:?}: {e}",
+                        s.reply_to
+                    ))
+                })
+                .ok()
+        })
+        .flatten();
+    let password_file = non_empty_path(&s.password_file);
+    let password = match (s.password, password_file) {
+        (Some(_), Some(_)) => {
+            problems.push("smtp.password and smtp.password_file: set one, not both".into());
+            None
+        }
+        (Some(p), None) => Some(p),
+        (None, Some(f)) => match std::fs::read_to_string(&f) {
+            Ok(text) => Some(SecretString::from(
+                text.trim_end_matches(['\r', '\n']).to_string(),
+            )),
+            Err(e) => {
+                problems.push(format!(
+                    "smtp.password_file: cannot read {}: {e}",
+                    f.display()
+                ));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    let username = (!s.username.trim().is_empty()).then(|| s.username.trim().to_string());
+    if username.is_some() && password.is_none() && problems.iter().all(|p| !p.contains("password"))
+    {
+        problems
+            .push("smtp.username is set but neither smtp.password nor smtp.password_file".into());
+    }
+    if username.is_none() && password.is_some() {
+        problems.push("smtp.password is set but smtp.username is empty".into());
+    }
+    SmtpConfig {
+        host: s.host.trim().to_string(),
+        port,
+        security,
+        username,
+        password,
+        from,
+        reply_to,
+        timeout: s.timeout,
+        ca_file: non_empty_path(&s.ca_file),
+        hello_name: (!s.hello_name.trim().is_empty()).then(|| s.hello_name.trim().to_string()),
+    }
+}
+
+fn non_empty_path(s: &str) -> Option<PathBuf> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| PathBuf::from(s))
+}
+
+/// A database URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_example_is_valid() {
+        let c = Config::load_str(EMBEDDED_DEFAULT, "embedded").unwrap();
+        assert_eq!(c.transport, TransportKind::Outbox);
+        assert_eq!(c.topics.len(), 2);
+        assert_eq!(c.subscribers.len(), 1);
+    }
+
+    fn problems(toml: &str) -> String {
+        Config::load_str(toml, "t.toml").unwrap_err().to_string()
+    }
+
+    const BASE: &str = "[smtp]\nfrom = \"a@example.org\"\n[topics.ml]\nkeywords = [\"ml\"]\n";
+
+    #[test]
+    fn every_problem_is_named_by_its_key() {
+        let e = problems(&format!(
+            "{BASE}[[subscribers]]\nemail = \"x@\"\ntopics = [\"ml\"]\n\
+             [[subscribers]]\nemail = \"b@example.org\"\ntopics = [\"nope\"]\n\
+             [[subscribers]]\nemail = \"B@EXAMPLE.org\"\ntopics = [\"ml\"]\n"
+        ));
+        assert!(
+            e.contains("subscribers[0].email: invalid email address \"x@\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("subscribers[1].topics: unknown topic \"nope\""),
+            "{e}"
+        );
+        assert!(e.contains("subscribers[2].email"), "{e}");
+        assert!(e.contains("already subscribed as subscribers[1]"), "{e}");
+    }
+
+    #[test]
+    fn empty_keywords_missing_from_and_bad_zone_are_refused() {
+        let e = problems("[topics.ml]\nkeywords = []\n[schedule]\ntimezone = \"Mars/Olympus\"\n");
+        assert!(
+            e.contains("topics.ml.keywords: must list at least one keyword"),
+            "{e}"
+        );
+        assert!(e.contains("smtp.from: required"), "{e}");
+        assert!(e.contains("schedule.timezone"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = problems(&format!("{BASE}[smtp2]\nx = 1\n"));
+        assert!(e.contains("smtp2"), "{e}");
+    }
+}

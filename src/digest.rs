@@ -1,0 +1,93 @@
+//! Pure selection: a day's papers and a subscriber's topics become one Digest.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ArxivId, Paper, Subscriber};
+use crate::topics::{PaperText, Topic};
+
+/// The papers of one email, grouped under the subscriber's topics in their order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Digest {
+    pub groups: Vec<DigestGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestGroup {
+    pub topic: String,
+    pub papers: Vec<ArxivId>,
+}
+
+impl Digest {
+    pub fn paper_count(&self) -> usize {
+        self.groups.iter().map(|g| g.papers.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paper_count() == 0
+    }
+
+    pub fn paper_ids(&self) -> impl Iterator<Item = &ArxivId> {
+        self.groups.iter().flat_map(|g| g.papers.iter())
+    }
+}
+
+/// A day's list prepared once for selecting many subscribers' digests.
+pub struct DayList<'a> {
+    papers: &'a [Paper],
+    texts: Vec<PaperText>,
+    /// Paper indexes by upvotes (highest first), ties by the list's own order.
+    by_upvotes: Vec<usize>,
+}
+
+impl<'a> DayList<'a> {
+    pub fn new(papers: &'a [Paper]) -> Self {
+        let texts = papers.iter().map(PaperText::new).collect();
+        let mut by_upvotes: Vec<usize> = (0..papers.len()).collect();
+        by_upvotes.sort_by_key(|&i| (std::cmp::Reverse(papers[i].upvotes), i));
+        Self {
+            papers,
+            texts,
+            by_upvotes,
+        }
+    }
+
+    /// For each of the subscriber's topics in order: the matching papers, most upvoted first, at
+    /// most `max_papers`, leaving out papers already sent to this subscriber and papers an
+    /// earlier topic of the same email already holds. Topics that select nothing are omitted.
+    pub fn select(
+        &self,
+        subscriber: &Subscriber,
+        topics: &HashMap<String, Topic>,
+        already_sent: &HashSet<ArxivId>,
+    ) -> Digest {
+        let mut taken: HashSet<usize> = HashSet::new();
+        let mut groups = Vec::new();
+        for name in &subscriber.topics {
+            let Some(topic) = topics.get(name) else {
+                continue;
+            };
+            let chosen: Vec<usize> = self
+                .by_upvotes
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    !taken.contains(&i)
+                        && !already_sent.contains(&self.papers[i].id)
+                        && topic.matches(&self.papers[i], &self.texts[i])
+                })
+                .take(topic.max_papers)
+                .collect();
+            if chosen.is_empty() {
+                continue;
+            }
+            taken.extend(chosen.iter().copied());
+            groups.push(DigestGroup {
+                topic: topic.name.clone(),
+                papers: chosen.iter().map(|&i| self.papers[i].id.clone()).collect(),
+            });
+        }
+        Digest { groups }
+    }
+}

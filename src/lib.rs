@@ -1,0 +1,13 @@
+//! paperboy: a daemon that emails a personalised daily digest of new machine-learning papers.
+
+pub mod cli;
+pub mod config;
+pub mod digest;
+pub mod domain;
+pub mod jobs;
+pub mod mail;
+pub mod render;
+pub mod source;
+pub mod store;
+pub mod telemetry;
+pub mod topics;

@@ -1,0 +1,80 @@
+//! Building one digest email: multipart/alternative (text, then HTML), our own Message-ID.
+
+use chrono::NaiveDate;
+use lettre::Message;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use sha2::{Digest as _, Sha256};
+
+use super::MailError;
+use crate::config::SmtpConfig;
+use crate::domain::Subscriber;
+use crate::render::Rendered;
+
+/// The Message-ID of `subscriber_key`'s digest of `date`: stable, so a resend after a crash is
+/// the same message, and opaque, so it does not reveal the address.
+pub fn message_id(subscriber_key: &str, date: NaiveDate, from_domain: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(subscriber_key.as_bytes());
+    h.update(b"\n");
+    h.update(date.to_string().as_bytes());
+    let hash = h.finalize();
+    let hex: String = hash[..10].iter().map(|b| format!("{b:02x}")).collect();
+    format!("<digest.{}.{hex}@{from_domain}>", date.format("%Y%m%d"))
+}
+
+pub fn build_message(
+    smtp: &SmtpConfig,
+    subscriber: &Subscriber,
+    message_id: &str,
+    rendered: &Rendered,
+) -> Result<Message, MailError> {
+    let to = Mailbox::new(subscriber.name.clone(), subscriber.email.address().clone());
+    let mut b = Message::builder()
+        .from(smtp.from.clone())
+        .to(to)
+        .subject(rendered.subject.clone())
+        .date_now()
+        .message_id(Some(message_id.to_string()));
+    if let Some(r) = &smtp.reply_to {
+        b = b.reply_to(r.clone());
+    }
+    let body = MultiPart::alternative()
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(rendered.text.clone()),
+        )
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(rendered.html.clone()),
+        );
+    let mut msg = b
+        .multipart(body)
+        .map_err(|e| MailError::Build(e.to_string()))?;
+    msg.headers_mut().insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str("Auto-Submitted"),
+        "auto-generated".to_string(),
+    ));
+    Ok(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_stable_per_subscriber_and_date() {
+        let d = NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
+        let a = message_id("a@example.org", d, "example.org");
+        assert_eq!(a, message_id("a@example.org", d, "example.org"));
+        assert_ne!(a, message_id("b@example.org", d, "example.org"));
+        assert_ne!(
+            a,
+            message_id("a@example.org", d.succ_opt().unwrap(), "example.org")
+        );
+        assert!(a.starts_with("<digest.20260410.") && a.ends_with("@example.org>"));
+        assert!(!a.contains("a@example"));
+    }
+}

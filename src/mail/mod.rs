@@ -1,0 +1,21 @@
+//! Email: building the message (headers, MIME) and sending it (SMTP or an outbox directory).
+
+mod message;
+mod smtp;
+mod transport;
+
+pub use message::{build_message, message_id};
+pub use smtp::SmtpSender;
+pub use transport::Mailer;
+
+/// A send that did not go through. Transient ones may succeed later (4xx, I/O, TLS, time-out);
+/// permanent ones will not for this recipient (5xx).
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("transient: {0}")]
+    Transient(String),
+    #[error("permanent: {0}")]
+    Permanent(String),
+    #[error("building the message: {0}")]
+    Build(String),
+}

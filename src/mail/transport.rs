@@ -1,0 +1,58 @@
+//! The mail backends: SMTP, or an outbox directory of .eml files (lettre's file transport).
+
+use std::path::PathBuf;
+
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::{MailError, SmtpSender};
+use crate::config::{Config, TransportKind};
+
+pub enum Mailer {
+    Smtp(Box<SmtpSender>),
+    Outbox {
+        dir: PathBuf,
+        files: AsyncFileTransport<Tokio1Executor>,
+    },
+}
+
+impl Mailer {
+    pub fn from_config(cfg: &Config) -> Result<Self, MailError> {
+        match cfg.transport {
+            TransportKind::Smtp => Ok(Self::Smtp(Box::new(SmtpSender::new(&cfg.smtp)?))),
+            TransportKind::Outbox => Ok(Self::outbox(cfg.outbox_dir.clone())),
+        }
+    }
+
+    pub fn outbox(dir: PathBuf) -> Self {
+        Self::Outbox {
+            files: AsyncFileTransport::new(&dir),
+            dir,
+        }
+    }
+
+    /// Sends `msg`; returns the server's reply (or where the file went).
+    pub async fn send(&mut self, msg: &Message) -> Result<String, MailError> {
+        match self {
+            Self::Smtp(s) => s.send(msg.envelope(), &msg.formatted()).await,
+            Self::Outbox { dir, files } => {
+                tokio::fs::create_dir_all(&*dir)
+                    .await
+                    .map_err(|e| MailError::Transient(format!("outbox {}: {e}", dir.display())))?;
+                let id = files
+                    .send(msg.clone())
+                    .await
+                    .map_err(|e| MailError::Transient(format!("outbox {}: {e}", dir.display())))?;
+                Ok(format!(
+                    "written to {}",
+                    dir.join(format!("{id}.eml")).display()
+                ))
+            }
+        }
+    }
+
+    pub async fn close(&mut self) {
+        if let Self::Smtp(s) = self {
+            s.close().await;
+        }
+    }
+}

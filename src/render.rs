@@ -1,0 +1,340 @@
+//! Rendering a Digest into subject, HTML and plain text with handlebars: built-in templates,
+//! overridable from a directory; strict mode; everything from the feed escaped in HTML.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use handlebars::{Handlebars, handlebars_helper};
+use serde::Serialize;
+
+use crate::config::{DigestConfig, TextChoice};
+use crate::digest::Digest;
+use crate::domain::{ArxivId, Paper, Subscriber};
+
+pub const HTML_TEMPLATE: &str = "digest.html.hbs";
+pub const TEXT_TEMPLATE: &str = "digest.txt.hbs";
+pub const SUBJECT_TEMPLATE: &str = "subject.hbs";
+
+const BUILTIN: [(&str, &str); 3] = [
+    (HTML_TEMPLATE, include_str!("../templates/digest.html.hbs")),
+    (TEXT_TEMPLATE, include_str!("../templates/digest.txt.hbs")),
+    (SUBJECT_TEMPLATE, include_str!("../templates/subject.hbs")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template {name} ({origin}): {message}")]
+    Template {
+        name: &'static str,
+        origin: String,
+        message: String,
+    },
+    #[error("rendering {name} for {subscriber}: {message}")]
+    Render {
+        name: &'static str,
+        subscriber: String,
+        message: String,
+    },
+}
+
+/// One rendered email.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// The templates, compiled once; HTML escapes, text and subject do not.
+pub struct Renderer {
+    html: Handlebars<'static>,
+    text: Handlebars<'static>,
+    opts: DigestConfig,
+}
+
+handlebars_helper!(wrap: |s: str, {indent: str = "", width: u64 = 72}| {
+    let opts = textwrap::Options::new(width as usize)
+        .initial_indent(indent)
+        .subsequent_indent(indent)
+        .break_words(false);
+    textwrap::fill(s, opts)
+});
+
+impl Renderer {
+    /// Compiles the built-in templates, replaced by any of the same name in
+    /// `opts.templates_dir`. Errors name the file and position.
+    pub fn new(opts: &DigestConfig) -> Result<Self, RenderError> {
+        let mut html = Handlebars::new();
+        let mut text = Handlebars::new();
+        for h in [&mut html, &mut text] {
+            h.set_strict_mode(true);
+            h.register_helper("wrap", Box::new(wrap));
+        }
+        text.register_escape_fn(handlebars::no_escape);
+        for (name, builtin) in BUILTIN {
+            let (source, origin) = match &opts.templates_dir {
+                Some(dir) => load_override(dir, name)?
+                    .unwrap_or_else(|| (builtin.to_string(), "built-in".to_string())),
+                None => (builtin.to_string(), "built-in".to_string()),
+            };
+            let registry = if name == HTML_TEMPLATE {
+                &mut html
+            } else {
+                &mut text
+            };
+            registry
+                .register_template_string(name, source)
+                .map_err(|e| RenderError::Template {
+                    name,
+                    origin,
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(Self {
+            html,
+            text,
+            opts: opts.clone(),
+        })
+    }
+
+    /// Renders the email of `subscriber` for `date` holding `digest`'s papers (looked up in
+    /// `papers`; a paper missing there is left out).
+    pub fn render(
+        &self,
+        subscriber: &Subscriber,
+        date: NaiveDate,
+        digest: &Digest,
+        papers: &HashMap<ArxivId, Paper>,
+    ) -> Result<Rendered, RenderError> {
+        let view = self.view(subscriber, date, digest, papers);
+        let fail = |name: &'static str| {
+            let who = subscriber.email.to_string();
+            move |e: handlebars::RenderError| RenderError::Render {
+                name,
+                subscriber: who,
+                message: e.to_string(),
+            }
+        };
+        let html = self
+            .html
+            .render(HTML_TEMPLATE, &view)
+            .map_err(fail(HTML_TEMPLATE))?;
+        let text = self
+            .text
+            .render(TEXT_TEMPLATE, &view)
+            .map_err(fail(TEXT_TEMPLATE))?;
+        let subject = self
+            .text
+            .render(SUBJECT_TEMPLATE, &view)
+            .map_err(fail(SUBJECT_TEMPLATE))?;
+        Ok(Rendered {
+            subject: one_line(&subject, 200),
+            html,
+            text: normalize_newlines(&text),
+        })
+    }
+
+    fn view<'a>(
+        &self,
+        subscriber: &'a Subscriber,
+        date: NaiveDate,
+        digest: &Digest,
+        papers: &HashMap<ArxivId, Paper>,
+    ) -> DigestView<'a> {
+        let groups: Vec<GroupView> = digest
+            .groups
+            .iter()
+            .map(|g| GroupView {
+                topic: g.topic.clone(),
+                papers: g
+                    .papers
+                    .iter()
+                    .filter_map(|id| papers.get(id))
+                    .map(|p| self.paper_view(p))
+                    .collect(),
+            })
+            .filter(|g| !g.papers.is_empty())
+            .collect();
+        let paper_count = groups.iter().map(|g| g.papers.len()).sum();
+        DigestView {
+            subscriber_name: subscriber.name.as_deref(),
+            date: date.to_string(),
+            date_long: date.format("%A, %-d %B %Y").to_string(),
+            date_short: date.format("%b %-d").to_string(),
+            day_url: format!("https://huggingface.co/papers/date/{date}"),
+            paper_count,
+            topic_names: groups
+                .iter()
+                .map(|g| g.topic.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            groups,
+        }
+    }
+
+    fn paper_view(&self, p: &Paper) -> PaperView {
+        let text = match self.opts.text {
+            TextChoice::AiSummary => p.ai_summary.as_deref().unwrap_or(&p.abstract_text),
+            TextChoice::Abstract => &p.abstract_text,
+        };
+        PaperView {
+            id: p.id.to_string(),
+            title: p.title.clone(),
+            url: p.hf_url(),
+            authors: shorten_authors(&p.authors, self.opts.max_authors),
+            organization: p.organization.clone(),
+            upvotes: p.upvotes,
+            comments: p.num_comments,
+            text: trim_words(text, self.opts.text_max_chars),
+            arxiv_abs: p.arxiv_abs_url(),
+            arxiv_pdf: p.arxiv_pdf_url(),
+            github_repo: p.github_repo.clone(),
+            github_name: p.github_repo.as_deref().map(repo_name),
+            github_stars: p.github_stars,
+            project_page: p.project_page.clone(),
+        }
+    }
+}
+
+fn load_override(dir: &Path, name: &'static str) -> Result<Option<(String, String)>, RenderError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Ok(Some((s, path.display().to_string()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RenderError::Template {
+            name,
+            origin: path.display().to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+#[derive(Serialize)]
+struct DigestView<'a> {
+    subscriber_name: Option<&'a str>,
+    date: String,
+    date_long: String,
+    date_short: String,
+    day_url: String,
+    paper_count: usize,
+    topic_names: String,
+    groups: Vec<GroupView>,
+}
+
+#[derive(Serialize)]
+struct GroupView {
+    topic: String,
+    papers: Vec<PaperView>,
+}
+
+#[derive(Serialize)]
+struct PaperView {
+    id: String,
+    title: String,
+    url: String,
+    authors: String,
+    organization: Option<String>,
+    upvotes: i64,
+    comments: i64,
+    text: String,
+    arxiv_abs: String,
+    arxiv_pdf: String,
+    github_repo: Option<String>,
+    github_name: Option<String>,
+    github_stars: Option<i64>,
+    project_page: Option<String>,
+}
+
+/// "A, B, C, D and 12 more" once there are more than `max` authors.
+pub fn shorten_authors(authors: &[String], max: usize) -> String {
+    match authors.len() {
+        0 => String::new(),
+        n if n <= max => match authors {
+            [only] => only.clone(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+            [] => String::new(),
+        },
+        n => format!("{} and {} more", authors[..max].join(", "), n - max),
+    }
+}
+
+/// Cuts `s` to at most `max` characters at a word boundary, adding an ellipsis; 0 keeps all.
+pub fn trim_words(s: &str, max: usize) -> String {
+    if max == 0 || s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max).collect();
+    let cut = match cut.rfind(char::is_whitespace) {
+        Some(i) if i > max / 2 => &cut[..i],
+        _ => &cut,
+    };
+    format!(
+        "{}…",
+        cut.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == ';')
+    )
+}
+
+/// "owner/repo" for a GitHub URL; the URL itself otherwise.
+fn repo_name(url: &str) -> String {
+    url.strip_prefix("https://github.com/")
+        .map(|s| s.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| url.to_string())
+}
+
+/// One line of at most `max` characters: control characters (CR, LF, tabs) become spaces.
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    trim_words(&crate::domain::normalize_whitespace(&flat), max)
+}
+
+fn normalize_newlines(s: &str) -> String {
+    let s = s.replace("\r\n", "\n");
+    let mut out = String::with_capacity(s.len());
+    let mut blank = 0;
+    for line in s.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank += 1;
+            if blank > 1 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.trim_start_matches('\n').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("A{i}")).collect()
+    }
+
+    #[test]
+    fn authors_are_shortened() {
+        assert_eq!(shorten_authors(&names(1), 3), "A1");
+        assert_eq!(shorten_authors(&names(3), 3), "A1, A2 and A3");
+        assert_eq!(shorten_authors(&names(15), 3), "A1, A2, A3 and 12 more");
+    }
+
+    #[test]
+    fn text_is_trimmed_on_words() {
+        assert_eq!(trim_words("one two three four", 9), "one two…");
+        assert_eq!(trim_words("short", 9), "short");
+        assert_eq!(trim_words("short", 0), "short");
+    }
+
+    #[test]
+    fn subjects_are_one_line() {
+        assert_eq!(one_line("a\r\nBcc: x@y\tz", 200), "a Bcc: x@y z");
+    }
+}

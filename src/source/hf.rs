@@ -1,0 +1,265 @@
+//! The Hugging Face Daily Papers client: paging, 429 handling, time-outs, and saved files.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use reqwest::StatusCode;
+use tracing::{debug, info, instrument, warn};
+
+use super::{FetchError, parse_daily_papers};
+use crate::domain::Paper;
+
+/// The API's largest page.
+const PAGE_LIMIT: u32 = 100;
+/// A day never has this many pages; a server that keeps answering full pages is broken.
+const MAX_PAGES: u32 = 50;
+
+#[derive(Debug, Clone)]
+pub struct SourceOptions {
+    /// `https://huggingface.co`, or `file:///dir` holding `YYYY-MM-DD.json` files.
+    pub base_url: String,
+    pub timeout: Duration,
+    /// How many times a 429 is waited out before giving up.
+    pub max_rate_limit_retries: u32,
+    /// The longest Retry-After honoured; longer ones are capped to this.
+    pub max_retry_wait: Duration,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        Self {
+            base_url: "https://huggingface.co".into(),
+            timeout: Duration::from_secs(30),
+            max_rate_limit_retries: 5,
+            max_retry_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+enum Origin {
+    Http {
+        client: reqwest::Client,
+        base: String,
+    },
+    Dir(PathBuf),
+    File(PathBuf),
+}
+
+pub struct HfSource {
+    origin: Origin,
+    opts: SourceOptions,
+}
+
+impl HfSource {
+    pub fn new(opts: SourceOptions) -> Result<Self, FetchError> {
+        let origin = if let Some(rest) = opts.base_url.strip_prefix("file://") {
+            Origin::Dir(PathBuf::from(rest))
+        } else {
+            let client = reqwest::Client::builder()
+                .timeout(opts.timeout)
+                .connect_timeout(opts.timeout)
+                .user_agent(concat!(
+                    "paperboy/",
+                    env!("CARGO_PKG_VERSION"),
+                    " (daily paper digest)"
+                ))
+                .gzip(true)
+                .build()
+                .map_err(|e| FetchError::File {
+                    path: opts.base_url.clone(),
+                    message: format!("cannot build the HTTP client: {e}"),
+                })?;
+            Origin::Http {
+                client,
+                base: opts.base_url.trim_end_matches('/').to_string(),
+            }
+        };
+        Ok(Self { origin, opts })
+    }
+
+    /// A source that answers every date with one saved response (`--source-file`).
+    pub fn from_file(path: PathBuf) -> Self {
+        Self {
+            origin: Origin::File(path),
+            opts: SourceOptions::default(),
+        }
+    }
+
+    /// The whole list of `date`, in the API's order, each paper once.
+    #[instrument(skip(self), fields(digest_date = %date))]
+    pub async fn fetch_day(&self, date: NaiveDate) -> Result<Vec<Paper>, FetchError> {
+        match &self.origin {
+            Origin::Http { client, base } => self.fetch_http(client, base, date).await,
+            Origin::Dir(dir) => read_file(&dir.join(format!("{date}.json")), date).await,
+            Origin::File(path) => read_file(path, date).await,
+        }
+    }
+
+    async fn fetch_http(
+        &self,
+        client: &reqwest::Client,
+        base: &str,
+        date: NaiveDate,
+    ) -> Result<Vec<Paper>, FetchError> {
+        let mut papers = Vec::new();
+        let mut seen = HashSet::new();
+        for page in 0..MAX_PAGES {
+            let url = format!("{base}/api/daily_papers?date={date}&limit={PAGE_LIMIT}&p={page}");
+            let body = self.get_with_rate_limit(client, &url, date).await?;
+            let batch = parse_daily_papers(&body).map_err(|message| FetchError::Parse {
+                date,
+                origin: url.clone(),
+                message,
+            })?;
+            let len = batch.len();
+            let mut new = 0;
+            for p in batch {
+                // Upvotes move papers between pages while we read; keep each one once.
+                if seen.insert(p.id.clone()) {
+                    papers.push(p);
+                    new += 1;
+                }
+            }
+            debug!(page, items = len, new, "page fetched");
+            if len < PAGE_LIMIT as usize {
+                info!(
+                    papers = papers.len(),
+                    pages = page + 1,
+                    "daily list fetched"
+                );
+                return Ok(papers);
+            }
+            if new == 0 {
+                warn!(
+                    page,
+                    "a full page brought no new paper; the server ignores paging"
+                );
+                return Ok(papers);
+            }
+        }
+        Err(FetchError::TooManyPages {
+            date,
+            max_pages: MAX_PAGES,
+            limit: PAGE_LIMIT,
+        })
+    }
+
+    async fn get_with_rate_limit(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        date: NaiveDate,
+    ) -> Result<Vec<u8>, FetchError> {
+        let http_err = |e: reqwest::Error| FetchError::Http {
+            date,
+            url: url.to_string(),
+            message: describe_reqwest(&e, self.opts.timeout),
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let resp = client.get(url).send().await.map_err(http_err)?;
+            let status = resp.status();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                if attempts > self.opts.max_rate_limit_retries {
+                    return Err(FetchError::RateLimited {
+                        date,
+                        url: url.to_string(),
+                        attempts,
+                    });
+                }
+                let wait = retry_after(resp.headers())
+                    .unwrap_or(Duration::from_secs(2u64.pow(attempts.min(6))))
+                    .min(self.opts.max_retry_wait);
+                warn!(wait = %humantime::format_duration(wait), attempt = attempts, "429 from the source; waiting as it asks");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if !status.is_success() {
+                let body = resp.text().await.unwrap_or_default();
+                let body = body.trim();
+                let body = if body.is_empty() {
+                    String::new()
+                } else {
+                    let short: String = body.chars().take(200).collect();
+                    format!(": {short}")
+                };
+                return Err(FetchError::Status {
+                    date,
+                    url: url.to_string(),
+                    status: status.as_u16(),
+                    body,
+                });
+            }
+            return resp.bytes().await.map(|b| b.to_vec()).map_err(http_err);
+        }
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!(
+            "no complete answer within {}",
+            humantime::format_duration(timeout)
+        );
+    }
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+/// Retry-After as delta-seconds or an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+async fn read_file(path: &std::path::Path, date: NaiveDate) -> Result<Vec<Paper>, FetchError> {
+    let body = tokio::fs::read(path).await.map_err(|e| FetchError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut papers = parse_daily_papers(&body).map_err(|message| FetchError::Parse {
+        date,
+        origin: path.display().to_string(),
+        message,
+    })?;
+    let mut seen = HashSet::new();
+    papers.retain(|p| seen.insert(p.id.clone()));
+    Ok(papers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+}

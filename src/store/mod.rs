@@ -1,0 +1,99 @@
+//! The database: papers, daily lists and the delivery ledger behind one Store API.
+
+mod sqlite;
+
+pub use sqlite::Store;
+
+use crate::digest::Digest;
+use crate::domain::ArxivId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("opening the database {url}: {source}")]
+    Open {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migrating the database {url}: {source}")]
+    Migrate {
+        url: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("database query ({what}): {source}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the database holds a row it cannot read ({what}): {message}")]
+    Corrupt { what: &'static str, message: String },
+}
+
+/// The ledger's states; see migrations for the transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+    Skipped,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "sending" => Self::Sending,
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            "skipped" => Self::Skipped,
+            _ => return None,
+        })
+    }
+}
+
+/// A delivery to plan: one subscriber, one date.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub subscriber: String,
+    pub message_id: String,
+    pub digest: Digest,
+    pub status: DeliveryStatus,
+    pub note: Option<String>,
+}
+
+/// A claimed delivery, ready to render and send.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub subscriber: String,
+    pub digest_date: chrono::NaiveDate,
+    pub message_id: String,
+    pub digest: Digest,
+    pub attempts: i64,
+}
+
+/// How many deliveries of a date are in each state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub pending: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub skipped: i64,
+}
+
+/// (subscriber key, arXiv id) pairs already sent or on their way.
+pub type SentPairs = std::collections::HashSet<(String, ArxivId)>;

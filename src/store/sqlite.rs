@@ -1,0 +1,345 @@
+//! The SQLite store: WAL mode, a busy timeout, migrations embedded at compile time.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use super::{Delivery, DeliveryStatus, NewDelivery, SentPairs, StatusCounts, StoreError};
+use crate::digest::Digest;
+use crate::domain::{ArxivId, Paper};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { what, source }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let open = |source| StoreError::Open {
+            url: url.to_string(),
+            source,
+        };
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(open)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        if let Some(parent) = opts.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| open(sqlx::Error::Io(e)))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(open)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                url: url.to_string(),
+                source,
+            })?;
+        Ok(Self { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Stores the papers of a day (updating ones already known) and replaces that day's list.
+    pub async fn save_day(&self, date: NaiveDate, papers: &[Paper]) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await.map_err(q("begin save_day"))?;
+        for p in papers {
+            let data = serde_json::to_string(p).map_err(|e| StoreError::Corrupt {
+                what: "paper to JSON",
+                message: e.to_string(),
+            })?;
+            sqlx::query(
+                "INSERT INTO papers (arxiv_id, data, first_seen_at, updated_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (arxiv_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            )
+            .bind(p.id.as_str())
+            .bind(data)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("upsert paper"))?;
+        }
+        sqlx::query("DELETE FROM daily_list WHERE digest_date = ?")
+            .bind(date)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("clear daily list"))?;
+        for (rank, p) in papers.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO daily_list (digest_date, arxiv_id, rank, upvotes, fetched_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(date)
+            .bind(p.id.as_str())
+            .bind(rank as i64)
+            .bind(p.upvotes)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("insert daily list"))?;
+        }
+        tx.commit().await.map_err(q("commit save_day"))
+    }
+
+    /// Papers by id, as last fetched.
+    pub async fn papers(&self, ids: &[&ArxivId]) -> Result<HashMap<ArxivId, Paper>, StoreError> {
+        let mut out = HashMap::new();
+        for id in ids {
+            let row = sqlx::query("SELECT data FROM papers WHERE arxiv_id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(q("select paper"))?;
+            if let Some(row) = row {
+                let data: String = row.get(0);
+                let paper: Paper =
+                    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
+                        what: "papers.data",
+                        message: format!("{id}: {e}"),
+                    })?;
+                out.insert(paper.id.clone(), paper);
+            }
+        }
+        Ok(out)
+    }
+
+    /// For the papers of `date`'s list: which subscribers already have them from another date
+    /// (sent, or planned and not failed).
+    pub async fn sent_pairs(&self, date: NaiveDate) -> Result<SentPairs, StoreError> {
+        let rows = sqlx::query(
+            "SELECT dp.subscriber, dp.arxiv_id
+               FROM daily_list l
+               JOIN delivery_papers dp ON dp.arxiv_id = l.arxiv_id
+               JOIN deliveries d ON d.id = dp.delivery_id
+              WHERE l.digest_date = ? AND d.digest_date <> ?
+                AND d.status IN ('pending', 'sending', 'sent')",
+        )
+        .bind(date)
+        .bind(date)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("select sent papers"))?;
+        rows.into_iter()
+            .map(|r| {
+                let id: String = r.get(1);
+                let id = ArxivId::parse(&id).map_err(|message| StoreError::Corrupt {
+                    what: "delivery_papers.arxiv_id",
+                    message,
+                })?;
+                Ok((r.get::<String, _>(0), id))
+            })
+            .collect()
+    }
+
+    /// Of `papers`, those `subscriber` already has from a date other than `date`.
+    pub async fn sent_pairs_for(
+        &self,
+        subscriber: &str,
+        date: NaiveDate,
+        papers: &[Paper],
+    ) -> Result<std::collections::HashSet<ArxivId>, StoreError> {
+        let mut out = std::collections::HashSet::new();
+        for p in papers {
+            let hit = sqlx::query(
+                "SELECT 1 FROM delivery_papers dp JOIN deliveries d ON d.id = dp.delivery_id
+                  WHERE dp.subscriber = ? AND dp.arxiv_id = ? AND d.digest_date <> ?
+                    AND d.status IN ('pending', 'sending', 'sent') LIMIT 1",
+            )
+            .bind(subscriber)
+            .bind(p.id.as_str())
+            .bind(date)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("select sent paper"))?;
+            if hit.is_some() {
+                out.insert(p.id.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Subscribers that already have a delivery row for `date`.
+    pub async fn planned_subscribers(
+        &self,
+        date: NaiveDate,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows = sqlx::query("SELECT subscriber FROM deliveries WHERE digest_date = ?")
+            .bind(date)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("select planned"))?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Inserts the planned deliveries of `date` in one transaction; a subscriber that already
+    /// has a row for the date keeps it. Returns how many rows were new.
+    pub async fn plan(&self, date: NaiveDate, planned: &[NewDelivery]) -> Result<u64, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await.map_err(q("begin plan"))?;
+        let mut inserted = 0;
+        for d in planned {
+            let digest = serde_json::to_string(&d.digest).map_err(|e| StoreError::Corrupt {
+                what: "digest to JSON",
+                message: e.to_string(),
+            })?;
+            let row = sqlx::query(
+                "INSERT INTO deliveries (subscriber, digest_date, status, message_id, digest,
+                     paper_count, error, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (subscriber, digest_date) DO NOTHING
+                 RETURNING id",
+            )
+            .bind(&d.subscriber)
+            .bind(date)
+            .bind(d.status.as_str())
+            .bind(&d.message_id)
+            .bind(digest)
+            .bind(d.digest.paper_count() as i64)
+            .bind(&d.note)
+            .bind(now)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("insert delivery"))?;
+            let Some(row) = row else { continue };
+            inserted += 1;
+            let id: i64 = row.get(0);
+            for paper in d.digest.paper_ids() {
+                sqlx::query(
+                    "INSERT INTO delivery_papers (delivery_id, subscriber, arxiv_id) VALUES (?, ?, ?)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(&d.subscriber)
+                .bind(paper.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(q("insert delivery paper"))?;
+            }
+        }
+        tx.commit().await.map_err(q("commit plan"))?;
+        Ok(inserted)
+    }
+
+    /// Claims the next delivery of `date` that is pending, or whose sender's lease ran out
+    /// (it died mid-send), for `lease`.
+    pub async fn claim_next(
+        &self,
+        date: NaiveDate,
+        lease: Duration,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let now = Utc::now();
+        let expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1));
+        let row = sqlx::query(
+            "UPDATE deliveries
+                SET status = 'sending', lease_expires_at = ?, attempts = attempts + 1, updated_at = ?
+              WHERE id = (SELECT id FROM deliveries
+                           WHERE digest_date = ?
+                             AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
+                                  OR (status = 'sending' AND lease_expires_at < ?))
+                           ORDER BY id LIMIT 1)
+          RETURNING id, subscriber, digest_date, message_id, digest, attempts",
+        )
+        .bind(expires)
+        .bind(now)
+        .bind(date)
+        .bind(now)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("claim delivery"))?;
+        row.map(|r| {
+            let digest: String = r.get(4);
+            let digest: Digest =
+                serde_json::from_str(&digest).map_err(|e| StoreError::Corrupt {
+                    what: "deliveries.digest",
+                    message: e.to_string(),
+                })?;
+            Ok(Delivery {
+                id: r.get(0),
+                subscriber: r.get(1),
+                digest_date: r.get(2),
+                message_id: r.get(3),
+                digest,
+                attempts: r.get(5),
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a claimed delivery: sent (with the server's reply), failed, skipped, or back to
+    /// pending (a transient error) to be tried again no earlier than `retry_at`.
+    pub async fn finish(
+        &self,
+        id: i64,
+        status: DeliveryStatus,
+        smtp_reply: Option<&str>,
+        error: Option<&str>,
+        retry_at: Option<chrono::DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let sent_at = (status == DeliveryStatus::Sent).then_some(now);
+        sqlx::query(
+            "UPDATE deliveries
+                SET status = ?, smtp_reply = COALESCE(?, smtp_reply), error = ?,
+                    lease_expires_at = NULL, next_attempt_at = ?, updated_at = ?,
+                    sent_at = COALESCE(?, sent_at)
+              WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(smtp_reply)
+        .bind(error)
+        .bind(retry_at)
+        .bind(now)
+        .bind(sent_at)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(q("finish delivery"))?;
+        Ok(())
+    }
+
+    pub async fn counts(&self, date: NaiveDate) -> Result<StatusCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) FROM deliveries WHERE digest_date = ? GROUP BY status",
+        )
+        .bind(date)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("count deliveries"))?;
+        let mut c = StatusCounts::default();
+        for r in rows {
+            let n: i64 = r.get(1);
+            match DeliveryStatus::parse(&r.get::<String, _>(0)) {
+                Some(DeliveryStatus::Pending) => c.pending = n,
+                Some(DeliveryStatus::Sending) => c.sending = n,
+                Some(DeliveryStatus::Sent) => c.sent = n,
+                Some(DeliveryStatus::Failed) => c.failed = n,
+                Some(DeliveryStatus::Skipped) => c.skipped = n,
+                None => {}
+            }
+        }
+        Ok(c)
+    }
+}
