@@ -155,13 +155,14 @@ async fn dispatch(cmd: Command, cfg: &Config, renderer: &Renderer) -> anyhow::Re
             } else {
                 let via = match cfg.transport {
                     TransportKind::Smtp => format!("via {}:{}", cfg.smtp.host, cfg.smtp.port),
-                    TransportKind::Outbox => format!("to the outbox {}", cfg.outbox_dir.display()),
+                    TransportKind::Outbox => format!("into {}", cfg.outbox_dir.display()),
                 };
                 println!(
-                    "{date}: {} papers; {} subscribers: {} sent {via}, {} skipped, {} failed, {} deferred",
+                    "{date}: {} papers; {} subscribers: {} sent ({} by this run) {via}, {} skipped, {} failed, {} deferred",
                     report.papers_fetched,
                     report.subscribers,
                     report.sent,
+                    report.sent_now,
                     report.skipped,
                     report.failed,
                     report.deferred

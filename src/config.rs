@@ -614,6 +614,22 @@ mod tests {
         assert_eq!(c.subscribers.len(), 1);
     }
 
+    #[test]
+    fn the_production_example_is_valid_once_its_password_file_exists() {
+        let pw = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(pw.path(), "hunter2\n").unwrap();
+        let text = include_str!("../deploy/config.toml")
+            .replace("/etc/paperboy/smtp-password", pw.path().to_str().unwrap());
+        let c = Config::load_str(&text, "deploy/config.toml").unwrap();
+        assert_eq!(c.transport, TransportKind::Smtp);
+        let pass = c
+            .smtp
+            .password
+            .as_ref()
+            .map(|p| secrecy::ExposeSecret::expose_secret(p).to_string());
+        assert_eq!(pass.as_deref(), Some("hunter2"), "trailing newline dropped");
+    }
+
     fn problems(toml: &str) -> String {
         Config::load_str(toml, "t.toml").unwrap_err().to_string()
     }

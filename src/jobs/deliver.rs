@@ -20,13 +20,15 @@ const RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// Sends every claimable delivery of `date`. A recipient's SMTP error is recorded on its row
 /// and does not stop the others; a template error stops the run and leaves the row pending.
+/// Returns how many were sent by this call.
 pub async fn deliver(
     cfg: &Config,
     store: &Store,
     renderer: &Renderer,
     mailer: &mut Mailer,
     date: NaiveDate,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
+    let mut sent_now = 0;
     let subscribers: HashMap<String, &Subscriber> =
         cfg.subscribers.iter().map(|s| (s.email.key(), s)).collect();
     while let Some(d) = store.claim_next(date, LEASE).await? {
@@ -78,6 +80,7 @@ pub async fn deliver(
         let domain = sub.email.domain();
         match mailer.send(&msg).await {
             Ok(reply) => {
+                sent_now += 1;
                 store
                     .finish(d.id, DeliveryStatus::Sent, Some(&reply), None, None)
                     .await?;
@@ -105,5 +108,5 @@ pub async fn deliver(
         }
     }
     mailer.close().await;
-    Ok(())
+    Ok(sent_now)
 }

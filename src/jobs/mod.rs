@@ -21,6 +21,8 @@ pub struct RunReport {
     pub subscribers: usize,
     pub planned: u64,
     pub sent: i64,
+    /// Sent by this run (the others were sent by an earlier one).
+    pub sent_now: u64,
     pub skipped: i64,
     pub failed: i64,
     /// Still pending after a transient error: tried again by the next run.

@@ -50,6 +50,7 @@ pub async fn run_date(
             let msg = build_message(&cfg.smtp, sub, &d.message_id, &rendered)?;
             outbox.send(&msg).await?;
             report.sent += 1;
+            report.sent_now += 1;
         }
         info!(
             digest_date = %date,
@@ -63,7 +64,7 @@ pub async fn run_date(
         return Ok(report);
     }
     let mut mailer = Mailer::from_config(cfg)?;
-    deliver(cfg, store, &renderer, &mut mailer, date).await?;
+    report.sent_now = deliver(cfg, store, &renderer, &mut mailer, date).await?;
     let counts = store.counts(date).await?;
     report.sent = counts.sent;
     report.skipped = counts.skipped;
@@ -75,6 +76,7 @@ pub async fn run_date(
         subscribers = report.subscribers,
         planned = report.planned,
         sent = report.sent,
+        sent_now = report.sent_now,
         skipped = report.skipped,
         failed = report.failed,
         deferred = report.deferred,

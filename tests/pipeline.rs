@@ -1,0 +1,597 @@
+//! The whole pipeline against real servers on loopback: recorded API days served over HTTP,
+//! aiosmtpd receiving over STARTTLS with AUTH, the real binary in between.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use mail_parser::{MimeHeaders, PartType};
+use regex::Regex;
+use serde_json::Value;
+use support::*;
+
+// ------------------------------------------------------------ an independent model of selection
+
+struct TopicSpec {
+    name: &'static str,
+    keywords: &'static [&'static str],
+    exclude: &'static [&'static str],
+    min_upvotes: i64,
+    max_papers: usize,
+}
+
+fn phrase_regex(phrase: &str) -> Regex {
+    let words: Vec<String> = phrase
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(regex::escape)
+        .collect();
+    Regex::new(&format!(
+        r"(?i)(?:^|[^\p{{L}}\p{{N}}]){}(?:$|[^\p{{L}}\p{{N}}])",
+        words.join(r"[^\p{L}\p{N}]+")
+    ))
+    .unwrap()
+}
+
+fn fields(item: &Value) -> Vec<String> {
+    let p = &item["paper"];
+    let mut f = vec![
+        p["title"].as_str().unwrap().to_string(),
+        p["summary"].as_str().unwrap_or("").to_string(),
+    ];
+    if let Some(k) = p["ai_keywords"].as_array() {
+        f.extend(k.iter().map(|k| k.as_str().unwrap().to_string()));
+    }
+    f
+}
+
+fn matches(t: &TopicSpec, item: &Value) -> bool {
+    let f = fields(item);
+    let has = |k: &&str| {
+        let re = phrase_regex(k);
+        f.iter().any(|s| re.is_match(s))
+    };
+    item["paper"]["upvotes"].as_i64().unwrap() >= t.min_upvotes
+        && t.keywords.iter().any(has)
+        && !t.exclude.iter().any(has)
+}
+
+/// The arXiv ids a subscriber of `topics` should get from `items`, in email order.
+fn expected(items: &[Value], topics: &[&TopicSpec], exclude: &HashSet<String>) -> Vec<String> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| (-items[i]["paper"]["upvotes"].as_i64().unwrap(), i));
+    let mut out: Vec<String> = Vec::new();
+    for t in topics {
+        let picked: Vec<String> = order
+            .iter()
+            .map(|&i| &items[i])
+            .map(|it| (it, it["paper"]["id"].as_str().unwrap().to_string()))
+            .filter(|(it, id)| !out.contains(id) && !exclude.contains(id) && matches(t, it))
+            .map(|(_, id)| id)
+            .take(t.max_papers)
+            .collect();
+        out.extend(picked);
+    }
+    out
+}
+
+fn topic_toml(t: &TopicSpec) -> String {
+    format!(
+        "[topics.{}]\nkeywords = {:?}\nexclude = {:?}\nmin_upvotes = {}\nmax_papers = {}\n",
+        t.name, t.keywords, t.exclude, t.min_upvotes, t.max_papers
+    )
+}
+
+const AGENTS: TopicSpec = TopicSpec {
+    name: "agents",
+    keywords: &["agent", "agents", "agentic"],
+    exclude: &["game"],
+    min_upvotes: 0,
+    max_papers: 4,
+};
+const MULTIMODAL: TopicSpec = TopicSpec {
+    name: "multimodal",
+    keywords: &["multimodal", "vision-language", "VLM"],
+    exclude: &[],
+    min_upvotes: 5,
+    max_papers: 3,
+};
+const GAMES: TopicSpec = TopicSpec {
+    name: "games",
+    keywords: &["video games", "game"],
+    exclude: &[],
+    min_upvotes: 0,
+    max_papers: 5,
+};
+const RL: TopicSpec = TopicSpec {
+    name: "rl",
+    keywords: &["RL", "reinforcement learning"],
+    exclude: &[],
+    min_upvotes: 0,
+    max_papers: 6,
+};
+const NOTHING: TopicSpec = TopicSpec {
+    name: "nothing",
+    keywords: &["zzyzx quasicrystal"],
+    exclude: &[],
+    min_upvotes: 0,
+    max_papers: 5,
+};
+
+fn all_topics() -> String {
+    [&AGENTS, &MULTIMODAL, &GAMES, &RL, &NOTHING]
+        .iter()
+        .map(|t| topic_toml(t))
+        .collect()
+}
+
+fn subscriber(email: &str, name: &str, topics: &[&TopicSpec]) -> String {
+    let names: Vec<&str> = topics.iter().map(|t| t.name).collect();
+    format!("[[subscribers]]\nemail = {email:?}\nname = {name:?}\ntopics = {names:?}\n")
+}
+
+fn base_config(api: &HfApi, smtp: &str, extra: &str) -> String {
+    format!(
+        "[source]\nbase_url = {:?}\ntimeout = \"5s\"\nmax_retry_wait = \"3s\"\n\
+         [delivery]\ntransport = \"smtp\"\n[database]\nurl = \"sqlite://state/paperboy.db\"\n\
+         {smtp}\n{}\n{extra}",
+        api.base_url,
+        all_topics()
+    )
+}
+
+/// arXiv ids linked from the HTML part, in order, and the same from the text part.
+fn papers_in(msg: &mail_parser::Message) -> (Vec<String>, Vec<String>) {
+    let re = Regex::new(r"https://huggingface\.co/papers/(\d{4}\.\d{4,5})").unwrap();
+    let grab = |s: &str| {
+        re.captures_iter(s)
+            .map(|c| c[1].to_string())
+            .collect::<Vec<_>>()
+    };
+    let html = msg.body_html(0).expect("an HTML part");
+    let text = msg.body_text(0).expect("a text part");
+    (grab(&html), grab(&text))
+}
+
+fn recipients(smtp: &SmtpServer) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in smtp.received() {
+        let (html, _) = papers_in(&r.parsed());
+        for to in &r.rcpt_tos {
+            out.entry(to.clone()).or_default().extend(html.clone());
+        }
+    }
+    out
+}
+
+fn tls_auth() -> SmtpOptions {
+    SmtpOptions {
+        starttls: true,
+        auth: Some(("digest".into(), "s3cret-pw".into())),
+        ..Default::default()
+    }
+}
+
+// ------------------------------------------------------------------------------- the tests
+
+#[tokio::test]
+async fn each_subscriber_receives_one_valid_email_with_exactly_its_papers() {
+    let api = HfApi::start().await;
+    let items = fixture_items("2026-04-10");
+    api.serve_day("2026-04-10", items.clone());
+    let opts = tls_auth();
+    let smtp = SmtpServer::start(opts.clone());
+    let subs = [
+        (
+            "ada@example.org",
+            "Ada Lovelace",
+            vec![&AGENTS, &MULTIMODAL],
+        ),
+        (
+            "grace@example.com",
+            "Grace Hopper",
+            vec![&RL, &MULTIMODAL, &AGENTS],
+        ),
+        ("gamer@example.net", "Ünïcødé Gämer", vec![&GAMES]),
+        ("nobody@example.org", "No Match", vec![&NOTHING]),
+    ];
+    let cfg = base_config(
+        &api,
+        &smtp_section(&smtp, &opts),
+        &subs
+            .iter()
+            .map(|(e, n, t)| subscriber(e, n, t))
+            .collect::<String>(),
+    );
+    let pb = Paperboy::new(&cfg);
+
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("3 sent") && out.stdout.contains("1 skipped"),
+        "{}",
+        out.stdout
+    );
+
+    let got = smtp.received();
+    assert_eq!(got.len(), 3, "one message per subscriber with papers");
+    for (email, name, topics) in &subs {
+        let want = expected(&items, topics, &HashSet::new());
+        let mine: Vec<&Received> = got.iter().filter(|r| r.rcpt_tos == [*email]).collect();
+        if want.is_empty() {
+            assert!(mine.is_empty(), "{email} matched nothing and gets nothing");
+            continue;
+        }
+        assert_eq!(mine.len(), 1, "{email} receives exactly one message");
+        let r = mine[0];
+        assert!(r.tls, "sent over STARTTLS");
+        assert_eq!(r.auth_user.as_deref(), Some("digest"));
+        let msg = r.parsed();
+        let (html, text) = papers_in(&msg);
+        // Each paper links to its page from the title; the text part lists the same papers.
+        let dedup = |v: Vec<String>| {
+            let mut seen = HashSet::new();
+            v.into_iter()
+                .filter(|x| seen.insert(x.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(dedup(html), want, "{email}: HTML papers");
+        assert_eq!(dedup(text), want, "{email}: text papers");
+
+        // Headers.
+        let to = msg.to().unwrap().first().unwrap();
+        assert_eq!(to.address().unwrap(), *email);
+        assert_eq!(to.name().unwrap(), *name, "display names survive RFC 2047");
+        let from = msg.from().unwrap().first().unwrap();
+        assert_eq!(from.address().unwrap(), "digest@paperboy.test");
+        assert_eq!(from.name().unwrap(), "Paperboy Test");
+        assert_eq!(
+            msg.reply_to().unwrap().first().unwrap().address().unwrap(),
+            "owner@paperboy.test"
+        );
+        let subject = msg.subject().unwrap();
+        assert!(
+            subject.starts_with(&format!("{} new paper", want.len())) && subject.contains("Apr 10"),
+            "{subject}"
+        );
+        assert!(msg.date().is_some());
+        let mid = msg.message_id().unwrap();
+        assert!(mid.starts_with("digest.20260410.") && mid.ends_with("@paperboy.test"));
+
+        // MIME: multipart/alternative with a UTF-8 text part first, then HTML.
+        let ct = msg.content_type().unwrap();
+        assert_eq!(
+            (ct.ctype(), ct.subtype()),
+            ("multipart", Some("alternative"))
+        );
+        let leaves: Vec<(String, String)> = msg
+            .parts
+            .iter()
+            .filter(|p| matches!(p.body, PartType::Text(_) | PartType::Html(_)))
+            .map(|p| {
+                let ct = p.content_type().unwrap();
+                assert_eq!(ct.attribute("charset"), Some("utf-8"));
+                (ct.ctype().to_string(), ct.subtype().unwrap().to_string())
+            })
+            .collect();
+        assert_eq!(
+            leaves,
+            [
+                ("text".into(), "plain".into()),
+                ("text".into(), "html".into())
+            ]
+        );
+        // Wire format: CRLF only, no line over 998 octets.
+        for line in r.raw.split(|b| *b == b'\n') {
+            assert!(line.len() <= 999, "a line of {} octets", line.len());
+            assert!(
+                line.is_empty() || line.ends_with(b"\r"),
+                "bare LF in {email}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_second_send_sends_nothing_and_papers_are_never_sent_twice() {
+    let api = HfApi::start().await;
+    let day1 = fixture_items("2026-04-10");
+    let day2 = fixture_items("2026-04-16");
+    api.serve_day("2026-04-10", day1.clone());
+    api.serve_day("2026-04-16", day2.clone());
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let section = smtp_section(&smtp, &SmtpOptions::default());
+    let early = subscriber("early@example.org", "Early", &[&GAMES, &AGENTS]);
+    let pb = Paperboy::new(&base_config(&api, &section, &early));
+
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(smtp.received().len(), 1);
+    let day1_papers = recipients(&smtp)["early@example.org"].clone();
+    assert!(
+        day1_papers.contains(&"2604.07429".to_string()),
+        "GameWorld on day 1"
+    );
+
+    // The same date again: nothing new goes out.
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        smtp.received().len(),
+        1,
+        "no second email for the same date"
+    );
+    assert!(out.stdout.contains("(0 by this run)"), "{}", out.stdout);
+
+    // Day 2 lists GameWorld again: the early subscriber does not get it twice, a subscriber
+    // who joined since does.
+    let late = subscriber("late@example.org", "Late", &[&GAMES, &AGENTS]);
+    pb.set_config(&base_config(&api, &section, &format!("{early}{late}")));
+    let out = pb.run(&["send", "--date", "2026-04-16"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = recipients(&smtp);
+    let already: HashSet<String> = day1_papers.iter().cloned().collect();
+    let early_day2: Vec<String> = got["early@example.org"][day1_papers.len()..].to_vec();
+    assert_eq!(early_day2, expected(&day2, &[&GAMES, &AGENTS], &already));
+    assert!(!early_day2.contains(&"2604.07429".to_string()));
+    assert!(got["late@example.org"].contains(&"2604.07429".to_string()));
+    assert_eq!(
+        got["late@example.org"],
+        expected(&day2, &[&GAMES, &AGENTS], &HashSet::new())
+    );
+    let all: BTreeSet<&String> = got["early@example.org"].iter().collect();
+    assert_eq!(all.len(), got["early@example.org"].len(), "no paper twice");
+}
+
+#[tokio::test]
+async fn hostile_feed_text_arrives_escaped_and_cannot_inject_headers() {
+    let api = HfApi::start().await;
+    let mut items = fixture_items("2026-04-10");
+    items[0]["paper"]["title"] = "Agents <script>alert(1)</script> win".into();
+    items[1]["paper"]["title"] = "Agents \"><img src=x onerror=alert(1)> lose".into();
+    items[1]["paper"]["summary"] =
+        "Agent text.\r\nBcc: victim@evil.example\r\n\r\n<b>bold</b> & more".into();
+    items[2]["paper"]["githubRepo"] = "javascript:alert(document.cookie)".into();
+    items[2]["paper"]["title"] = "Agent\r\nSubject: injected".into();
+    let hostile_ids: Vec<String> = items[..3]
+        .iter()
+        .map(|i| i["paper"]["id"].as_str().unwrap().to_string())
+        .collect();
+    api.serve_day("2026-04-10", items);
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let topic = TopicSpec {
+        name: "all",
+        keywords: &["agent", "agents"],
+        exclude: &[],
+        min_upvotes: 0,
+        max_papers: 50,
+    };
+    let cfg = base_config(
+        &api,
+        &smtp_section(&smtp, &SmtpOptions::default()),
+        &format!(
+            "{}{}",
+            topic_toml(&topic),
+            subscriber("reader@example.org", "Reader", &[&topic])
+        ),
+    );
+    let pb = Paperboy::new(&cfg);
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = smtp.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].rcpt_tos,
+        ["reader@example.org"],
+        "no injected recipient"
+    );
+    let msg = got[0].parsed();
+    let (papers, _) = papers_in(&msg);
+    for id in &hostile_ids {
+        assert!(papers.contains(id), "hostile paper {id} is still delivered");
+    }
+    let html = msg.body_html(0).unwrap();
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "title escaped"
+    );
+    assert!(!html.contains("<script"), "no live script");
+    assert!(!html.contains("<img src=x"), "no live img");
+    assert!(html.contains("&lt;b&gt;bold&lt;/b&gt; &amp; more"));
+    assert!(!html.contains("javascript:"), "non-web links are dropped");
+    assert!(msg.header("Bcc").is_none());
+    assert_eq!(
+        msg.header_values("Subject").count(),
+        1,
+        "exactly one Subject header"
+    );
+    let raw = String::from_utf8_lossy(&got[0].raw);
+    let headers = raw.split("\r\n\r\n").next().unwrap();
+    assert!(!headers.contains("victim@evil.example"));
+    assert!(!headers.contains("\r\nSubject: injected"));
+}
+
+#[tokio::test]
+async fn one_recipient_refused_is_recorded_failed_and_the_others_are_sent() {
+    let api = HfApi::start().await;
+    api.serve_day("2026-04-10", fixture_items("2026-04-10"));
+    let opts = SmtpOptions {
+        reject: vec!["bounce=550".into()],
+        ..Default::default()
+    };
+    let smtp = SmtpServer::start(opts.clone());
+    let subs = format!(
+        "{}{}{}",
+        subscriber("first@example.org", "First", &[&AGENTS]),
+        subscriber("bounce@example.org", "Bounce", &[&AGENTS]),
+        subscriber("third@example.org", "Third", &[&AGENTS]),
+    );
+    let pb = Paperboy::new(&base_config(&api, &smtp_section(&smtp, &opts), &subs));
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("2 sent") && out.stdout.contains("1 failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("550"), "the server's reply is logged");
+    let got = recipients(&smtp);
+    assert_eq!(
+        got.keys().cloned().collect::<Vec<_>>(),
+        ["first@example.org", "third@example.org"]
+    );
+    // A refused recipient is not retried by the next run.
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0);
+    assert_eq!(smtp.received().len(), 2);
+}
+
+#[tokio::test]
+async fn source_failures_end_the_run_with_a_clear_error_and_no_email() {
+    let api = HfApi::start().await;
+    api.serve_day("2026-04-10", fixture_items("2026-04-10"));
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let subs = subscriber("ada@example.org", "Ada", &[&AGENTS]);
+    let cfg = base_config(&api, &smtp_section(&smtp, &SmtpOptions::default()), &subs)
+        .replace("timeout = \"5s\"", "timeout = \"1s\"");
+    let pb = Paperboy::new(&cfg);
+
+    let cases = [
+        (Mode::Status(500), "HTTP 500"),
+        (
+            Mode::Slow(std::time::Duration::from_secs(3)),
+            "no complete answer within 1s",
+        ),
+        (Mode::Truncated, "not a valid Daily Papers list"),
+    ];
+    for (mode, says) in cases {
+        api.set_mode(mode.clone());
+        let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+        assert_eq!(out.code, 1, "{mode:?}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{mode:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("2026-04-10"),
+            "the error names the date"
+        );
+        assert!(smtp.received().is_empty(), "{mode:?}: no email");
+    }
+    // When the API recovers, the day goes out once.
+    api.set_mode(Mode::Normal);
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(smtp.received().len(), 1);
+}
+
+#[tokio::test]
+async fn long_days_are_read_page_by_page_and_429_is_waited_out() {
+    let api = HfApi::start().await;
+    // A busy day of 230 papers: more than two full pages of 100.
+    let base = fixture_items("2026-04-10");
+    let mut items = Vec::new();
+    for i in 0..230 {
+        let mut it = base[i % base.len()].clone();
+        it["paper"]["id"] = format!("2699.{:05}", i).into();
+        it["paper"]["upvotes"] = (1000 - i as i64).into();
+        if i == 215 {
+            it["paper"]["title"] = "Zebra finch song synthesis".into();
+        }
+        items.push(it);
+    }
+    api.serve_day("2026-04-10", items);
+    api.set_mode(Mode::RateLimited { n: 1, secs: 1 });
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let birds = TopicSpec {
+        name: "birds",
+        keywords: &["zebra finch"],
+        exclude: &[],
+        min_upvotes: 0,
+        max_papers: 5,
+    };
+    let cfg = base_config(
+        &api,
+        &smtp_section(&smtp, &SmtpOptions::default()),
+        &format!(
+            "{}{}",
+            topic_toml(&birds),
+            subscriber("birder@example.org", "Birder", &[&birds])
+        ),
+    );
+    let pb = Paperboy::new(&cfg);
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("230 papers"), "{}", out.stdout);
+    let reqs = api.requests();
+    assert_eq!(reqs.len(), 4, "429, then pages 0, 1, 2: {reqs:?}");
+    assert!(reqs.iter().all(|r| r.contains("limit=100")), "{reqs:?}");
+    assert!(reqs[3].contains("p=2"), "{reqs:?}");
+    assert_eq!(recipients(&smtp)["birder@example.org"], ["2699.00215"]);
+}
+
+#[tokio::test]
+async fn a_dry_run_writes_the_outbox_and_records_nothing() {
+    let api = HfApi::start().await;
+    api.serve_day("2026-04-10", fixture_items("2026-04-10"));
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let subs = subscriber("ada@example.org", "Ada", &[&AGENTS]);
+    let pb = Paperboy::new(&base_config(
+        &api,
+        &smtp_section(&smtp, &SmtpOptions::default()),
+        &subs,
+    ));
+    let out = pb.run(&["send", "--date", "2026-04-10", "--dry-run"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let outbox: Vec<_> = std::fs::read_dir(pb.dir.path().join("outbox"))
+        .unwrap()
+        .collect();
+    assert_eq!(outbox.len(), 1, "one .eml for the one subscriber");
+    assert!(smtp.received().is_empty(), "a dry run sends nothing");
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(smtp.received().len(), 1, "the real run still sends");
+}
+
+#[tokio::test]
+async fn a_bad_config_exits_78_naming_the_key() {
+    let pb = Paperboy::new(
+        "[smtp]\nfrom = \"a@example.org\"\n[topics.ml]\nkeywords = [\"ml\"]\n\
+         [[subscribers]]\nemail = \"ok@example.org\"\ntopics = [\"ml\", \"cooking\"]\n\
+         [[subscribers]]\nemail = \"not an address\"\ntopics = [\"ml\"]\n",
+    );
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("subscribers[0].topics: unknown topic \"cooking\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("subscribers[1].email"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("paperboy.toml"), "names the file");
+
+    pb.set_config("[smtp]\nport = \"many\"\n");
+    let out = pb.run(&["check"]).await;
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    assert!(out.stderr.contains("smtp.port"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn check_smtp_reports_a_refused_login_without_the_password() {
+    let opts = tls_auth();
+    let smtp = SmtpServer::start(opts.clone());
+    let api = HfApi::start().await;
+    let good = base_config(&api, &smtp_section(&smtp, &opts), "");
+    let pb = Paperboy::new(&good);
+    let out = pb.run(&["check", "--smtp"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("login accepted"), "{}", out.stdout);
+
+    pb.set_config(&good.replace("s3cret-pw", "wrong-pw-123"));
+    let out = pb.run(&["check", "--smtp"]).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("535"), "{}", out.stderr);
+    assert!(!out.stderr.contains("wrong-pw-123") && !out.stdout.contains("wrong-pw-123"));
+}

@@ -1,0 +1,455 @@
+//! Real servers on loopback for the integration tests: an HTTP server that serves recorded
+//! Daily Papers responses the way the API pages them (and can fail in chosen ways), an SMTP
+//! server (aiosmtpd, run as a child process) that stores what it receives, and a runner for the
+//! real `paperboy` binary.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hf")
+        .join(name)
+}
+
+/// The items of a recorded day, as JSON values.
+pub fn fixture_items(date: &str) -> Vec<Value> {
+    let body = std::fs::read(fixture(&format!("{date}.json"))).expect("fixture exists");
+    serde_json::from_slice(&body).expect("fixture is JSON")
+}
+
+// ------------------------------------------------------------------ HTTP: the Daily Papers API
+
+/// How the fake API answers.
+#[derive(Clone, Debug, Default)]
+pub enum Mode {
+    #[default]
+    Normal,
+    /// Every request answers this status.
+    Status(u16),
+    /// Answers after this delay.
+    Slow(Duration),
+    /// The body is cut in half.
+    Truncated,
+    /// The next `n` requests answer 429 with `Retry-After: secs`.
+    RateLimited { n: usize, secs: u64 },
+}
+
+#[derive(Default)]
+struct ApiState {
+    days: HashMap<String, Vec<Value>>,
+    mode: Mode,
+    requests: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct HfApi {
+    state: Arc<Mutex<ApiState>>,
+    pub base_url: String,
+    _task: Arc<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiQuery {
+    date: Option<String>,
+    limit: Option<usize>,
+    p: Option<usize>,
+}
+
+async fn daily_papers(
+    State(state): State<Arc<Mutex<ApiState>>>,
+    Query(q): Query<ApiQuery>,
+    uri: axum::http::Uri,
+) -> Response {
+    let (mode, page) = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(uri.to_string());
+        let mode = s.mode.clone();
+        if let Mode::RateLimited { n, secs } = s.mode {
+            s.mode = if n > 1 {
+                Mode::RateLimited { n: n - 1, secs }
+            } else {
+                Mode::Normal
+            };
+        }
+        // Like the live API: default page 50, at most 100, pages from 0, [] past the end.
+        let limit = q.limit.unwrap_or(50).min(100);
+        let p = q.p.unwrap_or(0);
+        let items = q
+            .date
+            .as_ref()
+            .and_then(|d| s.days.get(d))
+            .cloned()
+            .unwrap_or_default();
+        let page: Vec<Value> = items.into_iter().skip(p * limit).take(limit).collect();
+        (mode, page)
+    };
+    let body = serde_json::to_string(&page).unwrap();
+    match mode {
+        Mode::Normal => ([("content-type", "application/json")], body).into_response(),
+        Mode::Status(code) => (
+            StatusCode::from_u16(code).unwrap(),
+            "{\"error\":\"Internal Error\"}",
+        )
+            .into_response(),
+        Mode::Slow(d) => {
+            tokio::time::sleep(d).await;
+            ([("content-type", "application/json")], body).into_response()
+        }
+        Mode::Truncated => {
+            let cut = body[..body.len() / 2].to_string();
+            ([("content-type", "application/json")], cut).into_response()
+        }
+        Mode::RateLimited { secs, .. } => {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", secs.to_string().parse().unwrap());
+            (StatusCode::TOO_MANY_REQUESTS, h, "slow down").into_response()
+        }
+    }
+}
+
+impl HfApi {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(ApiState::default()));
+        let app = axum::Router::new()
+            .route("/api/daily_papers", axum::routing::get(daily_papers))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            state,
+            base_url: format!("http://{addr}"),
+            _task: Arc::new(task),
+        }
+    }
+
+    pub fn serve_day(&self, date: &str, items: Vec<Value>) {
+        self.state
+            .lock()
+            .unwrap()
+            .days
+            .insert(date.to_string(), items);
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.state.lock().unwrap().mode = mode;
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+// ------------------------------------------------------------------ SMTP: aiosmtpd
+
+/// A python3 that can import aiosmtpd: the system one when it can, else a virtualenv under
+/// target/ into which aiosmtpd is installed once.
+fn python_with_aiosmtpd() -> PathBuf {
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        let ok = |py: &Path| {
+            Command::new(py)
+                .args(["-c", "import aiosmtpd"])
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
+        let system = PathBuf::from("python3");
+        if ok(&system) {
+            return system;
+        }
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aiosmtpd-venv");
+        let py = venv.join("bin/python3");
+        if !ok(&py) {
+            let st = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .expect("python3 is needed for the SMTP test server");
+            assert!(st.success(), "python3 -m venv failed");
+            let st = Command::new(&py)
+                .args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"])
+                .status()
+                .expect("pip runs");
+            assert!(st.success(), "pip install aiosmtpd failed");
+        }
+        py
+    })
+    .clone()
+}
+
+/// A test certificate authority and a leaf for localhost / 127.0.0.1, made with openssl.
+pub struct TestCerts {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCerts {
+    pub fn generate() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl is needed to make test certificates");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=paperboy test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        std::fs::write(
+            dir.path().join("leaf.ext"),
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n\
+             subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "30",
+            "-extfile",
+            "leaf.ext",
+        ]);
+        Self { dir }
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+}
+
+#[derive(Default, Clone)]
+pub struct SmtpOptions {
+    pub starttls: bool,
+    pub implicit_tls: bool,
+    pub auth: Option<(String, String)>,
+    pub reject: Vec<String>,
+}
+
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    pub maildir: tempfile::TempDir,
+    pub certs: Option<TestCerts>,
+}
+
+impl SmtpServer {
+    pub fn start(opts: SmtpOptions) -> Self {
+        let maildir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+        let mut cmd = Command::new(python_with_aiosmtpd());
+        cmd.arg(script).arg("--maildir").arg(maildir.path());
+        let certs = (opts.starttls || opts.implicit_tls).then(TestCerts::generate);
+        if let Some(c) = &certs {
+            cmd.arg("--tls-cert")
+                .arg(c.dir.path().join("leaf.pem"))
+                .arg("--tls-key")
+                .arg(c.dir.path().join("leaf.key"));
+            cmd.arg(if opts.implicit_tls {
+                "--implicit-tls"
+            } else {
+                "--require-tls"
+            });
+        }
+        if let Some((u, p)) = &opts.auth {
+            cmd.args(["--auth-user", u, "--auth-password", p]);
+        }
+        for r in &opts.reject {
+            cmd.args(["--reject", r]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the SMTP test server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("SMTP test server said {line:?}"))
+            .parse()
+            .unwrap();
+        Self {
+            child,
+            port,
+            maildir,
+            certs,
+        }
+    }
+
+    /// Every message received so far, parsed back from its raw bytes: (raw, envelope line).
+    pub fn received(&self) -> Vec<Received> {
+        let env = std::fs::read_to_string(self.maildir.path().join("envelopes.jsonl"))
+            .unwrap_or_default();
+        env.lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                let raw =
+                    std::fs::read(self.maildir.path().join(v["file"].as_str().unwrap())).unwrap();
+                Received {
+                    raw,
+                    rcpt_tos: v["rcpt_tos"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.as_str().unwrap().to_string())
+                        .collect(),
+                    tls: v["tls"].as_bool().unwrap(),
+                    auth_user: v["auth_user"].as_str().map(str::to_string),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Received {
+    pub raw: Vec<u8>,
+    pub rcpt_tos: Vec<String>,
+    pub tls: bool,
+    pub auth_user: Option<String>,
+}
+
+impl Received {
+    pub fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default()
+            .parse(&self.raw)
+            .expect("a parseable message")
+    }
+}
+
+// ------------------------------------------------------------------ the paperboy binary
+
+/// A working directory with a config file, in which the real binary runs.
+pub struct Paperboy {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct RunOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Paperboy {
+    pub fn new(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("paperboy.toml"), config).unwrap();
+        Self { dir }
+    }
+
+    pub fn set_config(&self, config: &str) {
+        std::fs::write(self.dir.path().join("paperboy.toml"), config).unwrap();
+    }
+
+    pub async fn run(&self, args: &[&str]) -> RunOutput {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
+        cmd.arg("--config")
+            .arg(self.dir.path().join("paperboy.toml"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "info")
+            .env_remove("PAPERBOY_CONFIG");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("PAPERBOY__") {
+                cmd.env_remove(k);
+            }
+        }
+        let out: Output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+            .await
+            .expect("paperboy finished within 120 s")
+            .expect("paperboy ran");
+        RunOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// The [smtp] section for a test server.
+pub fn smtp_section(server: &SmtpServer, opts: &SmtpOptions) -> String {
+    let mut s = format!(
+        "[smtp]\nhost = \"localhost\"\nport = {}\nfrom = \"Paperboy Test <digest@paperboy.test>\"\n\
+         reply_to = \"owner@paperboy.test\"\ntimeout = \"10s\"\nhello_name = \"paperboy.test\"\n",
+        server.port
+    );
+    s.push_str(match (opts.starttls, opts.implicit_tls) {
+        (_, true) => "security = \"tls\"\n",
+        (true, _) => "security = \"starttls\"\n",
+        _ => "security = \"none\"\n",
+    });
+    if let Some(c) = &server.certs {
+        s.push_str(&format!("ca_file = {:?}\n", c.ca().display().to_string()));
+    }
+    if let Some((u, p)) = &opts.auth {
+        s.push_str(&format!("username = {u:?}\npassword = {p:?}\n"));
+    }
+    s
+}
