@@ -409,6 +409,10 @@ impl Paperboy {
     }
 
     pub async fn run(&self, args: &[&str]) -> RunOutput {
+        self.run_with_env(args, &[]).await
+    }
+
+    pub async fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> RunOutput {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
         cmd.arg("--config")
             .arg(self.dir.path().join("paperboy.toml"))
@@ -421,6 +425,7 @@ impl Paperboy {
                 cmd.env_remove(k);
             }
         }
+        cmd.envs(env.iter().copied());
         let out: Output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
             .await
             .expect("paperboy finished within 120 s")
