@@ -12,11 +12,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, TransportKind, redact_url};
 use crate::digest::DayList;
 use crate::domain::EmailAddress;
-use crate::jobs::{check_not_future, default_digest_date, run_date};
+use crate::jobs::{check_not_future, default_digest_date, deliver, run_date};
 use crate::mail::SmtpSender;
 use crate::render::Renderer;
 use crate::source::HfSource;
-use crate::store::Store;
+use crate::store::{DeliveryStatus, HistoryFilter, Store};
 use crate::telemetry::{self, LogFormat};
 
 pub const EXIT_RUNTIME: u8 = 1;
@@ -69,11 +69,34 @@ pub enum Command {
         #[arg(long)]
         source_file: Option<PathBuf>,
     },
+    /// List deliveries: when, to whom, which papers, and what the server said
+    History {
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[arg(long)]
+        subscriber: Option<String>,
+        /// pending, sending, sent, failed or skipped
+        #[arg(long, value_parser = parse_status)]
+        status: Option<DeliveryStatus>,
+        /// At most this many rows
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+    },
+    /// Requeue the failed deliveries of a date and send them now
+    Retry {
+        #[arg(long)]
+        date: NaiveDate,
+    },
     /// Check the configuration and the templates; with --smtp, also connect and log in
     Check {
         #[arg(long)]
         smtp: bool,
     },
+}
+
+fn parse_status(s: &str) -> Result<DeliveryStatus, String> {
+    DeliveryStatus::parse(s)
+        .ok_or_else(|| format!("{s:?} is not one of pending, sending, sent, failed, skipped"))
 }
 
 /// Runs the parsed command line; never panics on bad input, and maps failures to exit codes.
@@ -210,6 +233,74 @@ async fn dispatch(cmd: Command, cfg: &Config, renderer: &Renderer) -> anyhow::Re
                 }
                 None => print!("{}", r.html),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History {
+            date,
+            subscriber,
+            status,
+            limit,
+        } => {
+            let store = open_store(cfg).await?;
+            let subscriber = match subscriber {
+                Some(s) => Some(EmailAddress::parse(&s).map_err(anyhow::Error::msg)?.key()),
+                None => None,
+            };
+            let rows = store
+                .history(&HistoryFilter {
+                    date,
+                    subscriber,
+                    status,
+                    limit,
+                })
+                .await?;
+            store.close().await;
+            for r in &rows {
+                let when = r.sent_at.unwrap_or(r.updated_at);
+                println!(
+                    "{}  {:<7}  {}  {}  attempts={}  papers={}  {}",
+                    r.digest_date,
+                    r.status,
+                    r.subscriber,
+                    when.format("%Y-%m-%d %H:%M:%S UTC"),
+                    r.attempts,
+                    if r.papers.is_empty() {
+                        "-".to_string()
+                    } else {
+                        r.papers.join(",")
+                    },
+                    r.message_id
+                );
+                if let Some(reply) = &r.smtp_reply {
+                    println!("    server: {reply}");
+                }
+                if let Some(err) = &r.error {
+                    println!("    error: {err}");
+                }
+            }
+            if rows.is_empty() {
+                println!("no deliveries match");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retry { date } => {
+            let store = open_store(cfg).await?;
+            let n = store.requeue_failed(date).await?;
+            println!("{date}: {n} failed deliveries requeued");
+            let sent = deliver(
+                std::sync::Arc::new(cfg.clone()),
+                store.clone(),
+                std::sync::Arc::new(Renderer::new(&cfg.digest)?),
+                date,
+            )
+            .await;
+            let counts = store.counts(date).await;
+            store.close().await;
+            let (sent, counts) = (sent?, counts?);
+            println!(
+                "{date}: {sent} sent by this run; now {} sent, {} failed, {} pending",
+                counts.sent, counts.failed, counts.pending
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { smtp } => {

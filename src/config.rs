@@ -40,6 +40,7 @@ struct RawSettings {
     delivery: RawDelivery,
     database: RawDatabase,
     digest: RawDigest,
+    alerts: RawAlerts,
     topics: BTreeMap<String, RawTopic>,
     subscribers: Vec<RawSubscriber>,
 }
@@ -54,6 +55,9 @@ struct RawSource {
     max_rate_limit_retries: u32,
     #[serde(with = "humantime_serde")]
     max_retry_wait: Duration,
+    retries: u32,
+    #[serde(with = "humantime_serde")]
+    retry_base: Duration,
 }
 
 impl Default for RawSource {
@@ -65,6 +69,8 @@ impl Default for RawSource {
             digest_day: "yesterday".into(),
             max_rate_limit_retries: d.max_rate_limit_retries,
             max_retry_wait: d.max_retry_wait,
+            retries: d.retries,
+            retry_base: d.retry_base,
         }
     }
 }
@@ -123,13 +129,50 @@ impl Default for RawSmtp {
 struct RawDelivery {
     transport: String,
     outbox_dir: String,
+    concurrency: usize,
+    max_per_second: u32,
+    max_per_hour: u32,
+    max_attempts: u32,
+    #[serde(with = "humantime_serde")]
+    retry_base: Duration,
+    #[serde(with = "humantime_serde")]
+    retry_max: Duration,
+    #[serde(with = "humantime_serde")]
+    give_up_after: Duration,
+    #[serde(with = "humantime_serde")]
+    lease: Duration,
 }
 
 impl Default for RawDelivery {
     fn default() -> Self {
+        let p = DeliveryPolicy::default();
         Self {
             transport: "smtp".into(),
             outbox_dir: "outbox".into(),
+            concurrency: p.concurrency,
+            max_per_second: p.max_per_second,
+            max_per_hour: p.max_per_hour,
+            max_attempts: p.max_attempts,
+            retry_base: p.retry_base,
+            retry_max: p.retry_max,
+            give_up_after: p.give_up_after,
+            lease: p.lease,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAlerts {
+    email: String,
+    failure_ratio: f64,
+}
+
+impl Default for RawAlerts {
+    fn default() -> Self {
+        Self {
+            email: String::new(),
+            failure_ratio: 0.2,
         }
     }
 }
@@ -250,6 +293,47 @@ pub struct DigestConfig {
     pub templates_dir: Option<PathBuf>,
 }
 
+/// How deliveries are sent: parallel sessions, relay limits, retries of transient failures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryPolicy {
+    /// Parallel SMTP sessions, each a long-lived connection.
+    pub concurrency: usize,
+    /// Relay limits; 0 for none.
+    pub max_per_second: u32,
+    pub max_per_hour: u32,
+    /// Attempts of one delivery before it is recorded failed.
+    pub max_attempts: u32,
+    /// Backoff after a transient failure: retry_base, doubling, at most retry_max, jittered.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// A delivery still failing this long after it was planned is recorded failed.
+    pub give_up_after: Duration,
+    /// How long a claimed delivery stays with its sender before another may take it over.
+    pub lease: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            max_per_second: 0,
+            max_per_hour: 0,
+            max_attempts: 8,
+            retry_base: Duration::from_secs(30),
+            retry_max: Duration::from_secs(30 * 60),
+            give_up_after: Duration::from_secs(12 * 3600),
+            lease: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// Where and when the operator is told that something went wrong.
+#[derive(Debug, Clone)]
+pub struct AlertsConfig {
+    pub email: Option<EmailAddress>,
+    pub failure_ratio: f64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the settings came from (a path, or "embedded defaults").
@@ -260,6 +344,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub transport: TransportKind,
     pub outbox_dir: PathBuf,
+    pub delivery: DeliveryPolicy,
+    pub alerts: AlertsConfig,
     pub database_url: String,
     pub digest: DigestConfig,
     pub topics: HashMap<String, Topic>,
@@ -372,6 +458,47 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
     };
     if raw.delivery.outbox_dir.trim().is_empty() {
         problems.push("delivery.outbox_dir: must not be empty".into());
+    }
+    let d = &raw.delivery;
+    if d.concurrency == 0 || d.concurrency > 256 {
+        problems.push(format!(
+            "delivery.concurrency: {} is not between 1 and 256",
+            d.concurrency
+        ));
+    }
+    if d.max_attempts == 0 {
+        problems.push("delivery.max_attempts: must be at least 1".into());
+    }
+    if d.retry_base.is_zero() || d.retry_max < d.retry_base {
+        problems.push("delivery.retry_base must be above 0 and at most delivery.retry_max".into());
+    }
+    if d.lease < Duration::from_secs(1) {
+        problems.push("delivery.lease: must be at least 1s".into());
+    }
+    let delivery = DeliveryPolicy {
+        concurrency: d.concurrency.clamp(1, 256),
+        max_per_second: d.max_per_second,
+        max_per_hour: d.max_per_hour,
+        max_attempts: d.max_attempts.max(1),
+        retry_base: d.retry_base,
+        retry_max: d.retry_max,
+        give_up_after: d.give_up_after,
+        lease: d.lease,
+    };
+    let alerts = AlertsConfig {
+        email: match raw.alerts.email.trim() {
+            "" => None,
+            e => EmailAddress::parse(e)
+                .map_err(|e| problems.push(format!("alerts.email: {e}")))
+                .ok(),
+        },
+        failure_ratio: raw.alerts.failure_ratio,
+    };
+    if !(0.0..=1.0).contains(&alerts.failure_ratio) {
+        problems.push(format!(
+            "alerts.failure_ratio: {} is not between 0 and 1",
+            alerts.failure_ratio
+        ));
     }
 
     let database_url = raw.database.url.trim().to_string();
@@ -487,12 +614,16 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
             timeout: raw.source.timeout,
             max_rate_limit_retries: raw.source.max_rate_limit_retries,
             max_retry_wait: raw.source.max_retry_wait,
+            retries: raw.source.retries,
+            retry_base: raw.source.retry_base,
         },
         digest_day,
         timezone,
         smtp,
         transport,
         outbox_dir: PathBuf::from(raw.delivery.outbox_dir.trim()),
+        delivery,
+        alerts,
         database_url,
         digest,
         topics,

@@ -132,7 +132,7 @@ fn subscriber(email: &str, name: &str, topics: &[&TopicSpec]) -> String {
 
 fn base_config(api: &HfApi, smtp: &str, extra: &str) -> String {
     format!(
-        "[source]\nbase_url = {:?}\ntimeout = \"5s\"\nmax_retry_wait = \"3s\"\n\
+        "[source]\nbase_url = {:?}\ntimeout = \"5s\"\nmax_retry_wait = \"3s\"\nretries = 1\nretry_base = \"100ms\"\n\
          [delivery]\ntransport = \"smtp\"\n[database]\nurl = \"sqlite://state/paperboy.db\"\n\
          {smtp}\n{}\n{extra}",
         api.base_url,

@@ -1,112 +1,284 @@
-//! Delivering a date's planned emails: claim a row, render, send, record the outcome.
+//! Delivering a date's planned emails with `delivery.concurrency` workers, each with its own
+//! long-lived connection: claim a row (a lease), render, wait for the relay limits, send,
+//! record the outcome. Transient failures come back after a jittered exponential backoff until
+//! `max_attempts` or `give_up_after`; permanent ones are recorded failed with the reply.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use backon::BackoffBuilder;
 use chrono::{NaiveDate, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, DeliveryPolicy};
 use crate::domain::Subscriber;
 use crate::mail::{MailError, Mailer, build_message};
 use crate::render::Renderer;
-use crate::store::{DeliveryStatus, Store};
+use crate::store::{Delivery, DeliveryStatus, Store};
 
-/// How long a claimed row stays ours; after that another run may take it over.
-const LEASE: Duration = Duration::from_secs(600);
-/// When a delivery that met a transient error is tried again.
-const RETRY_AFTER: Duration = Duration::from_secs(300);
+/// The relay's limits, shared by all workers.
+struct Limits {
+    per_second: Option<DefaultDirectRateLimiter>,
+    per_hour: Option<DefaultDirectRateLimiter>,
+}
 
-/// Sends every claimable delivery of `date`. A recipient's SMTP error is recorded on its row
-/// and does not stop the others; a template error stops the run and leaves the row pending.
-/// Returns how many were sent by this call.
+impl Limits {
+    fn new(p: &DeliveryPolicy) -> Self {
+        Self {
+            per_second: NonZeroU32::new(p.max_per_second)
+                .map(|n| RateLimiter::direct(Quota::per_second(n))),
+            per_hour: NonZeroU32::new(p.max_per_hour)
+                .map(|n| RateLimiter::direct(Quota::per_hour(n))),
+        }
+    }
+
+    async fn acquire(&self) {
+        if let Some(l) = &self.per_hour {
+            l.until_ready().await;
+        }
+        if let Some(l) = &self.per_second {
+            l.until_ready().await;
+        }
+    }
+}
+
+/// The delay before attempt `attempts + 1`: retry_base doubling up to retry_max, plus up to
+/// 100% jitter so that failed deliveries do not come back in lockstep.
+pub fn backoff(p: &DeliveryPolicy, attempts: u32) -> Duration {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(p.retry_base)
+        .with_max_delay(p.retry_max)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(attempts.saturating_sub(1) as usize)
+        .unwrap_or(p.retry_max)
+}
+
+struct Shared {
+    cfg: Arc<Config>,
+    store: Store,
+    renderer: Arc<Renderer>,
+    date: NaiveDate,
+    subscribers: HashMap<String, Subscriber>,
+    limits: Limits,
+    abort: AtomicBool,
+}
+
+/// Sends every delivery of `date` that is or becomes due, and returns when none is pending or
+/// in flight any more. A recipient's SMTP error is recorded on its row and does not stop the
+/// others; a template error stops the run and leaves the row pending. Returns how many were
+/// sent by this call.
 pub async fn deliver(
-    cfg: &Config,
-    store: &Store,
-    renderer: &Renderer,
-    mailer: &mut Mailer,
+    cfg: Arc<Config>,
+    store: Store,
+    renderer: Arc<Renderer>,
     date: NaiveDate,
 ) -> anyhow::Result<u64> {
-    let mut sent_now = 0;
-    let subscribers: HashMap<String, &Subscriber> =
-        cfg.subscribers.iter().map(|s| (s.email.key(), s)).collect();
-    while let Some(d) = store.claim_next(date, LEASE).await? {
-        let Some(sub) = subscribers.get(&d.subscriber) else {
-            store
-                .finish(
-                    d.id,
-                    DeliveryStatus::Skipped,
-                    None,
-                    Some("no longer a subscriber in the config"),
-                    None,
-                )
-                .await?;
-            continue;
-        };
-        let ids: Vec<_> = d.digest.paper_ids().collect();
-        let papers = store.papers(&ids).await?;
-        let rendered = match renderer.render(sub, date, &d.digest, &papers) {
-            Ok(r) => r,
-            Err(e) => {
-                store
-                    .finish(
-                        d.id,
-                        DeliveryStatus::Pending,
-                        None,
-                        Some(&e.to_string()),
-                        None,
-                    )
-                    .await?;
-                return Err(e).context("rendering a digest; the delivery stays pending");
-            }
-        };
-        let msg = match build_message(&cfg.smtp, sub, &d.message_id, &rendered) {
-            Ok(m) => m,
-            Err(e) => {
-                store
-                    .finish(
-                        d.id,
-                        DeliveryStatus::Failed,
-                        None,
-                        Some(&e.to_string()),
-                        None,
-                    )
-                    .await?;
-                warn!(delivery = d.id, error = %e, "message could not be built");
-                continue;
-            }
-        };
-        let domain = sub.email.domain();
-        match mailer.send(&msg).await {
-            Ok(reply) => {
-                sent_now += 1;
-                store
-                    .finish(d.id, DeliveryStatus::Sent, Some(&reply), None, None)
-                    .await?;
-                info!(delivery = d.id, to_domain = domain, message_id = %d.message_id, "sent");
-            }
-            Err(MailError::Permanent(e)) => {
-                store
-                    .finish(d.id, DeliveryStatus::Failed, None, Some(&e), None)
-                    .await?;
-                warn!(delivery = d.id, to_domain = domain, error = %e, "refused permanently");
+    let workers = cfg.delivery.concurrency;
+    let shared = Arc::new(Shared {
+        subscribers: cfg
+            .subscribers
+            .iter()
+            .map(|s| (s.email.key(), s.clone()))
+            .collect(),
+        limits: Limits::new(&cfg.delivery),
+        cfg,
+        store,
+        renderer,
+        date,
+        abort: AtomicBool::new(false),
+    });
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let mailer = Mailer::from_config(&shared.cfg)?;
+        set.spawn(worker(shared.clone(), mailer));
+    }
+    let mut sent = 0;
+    let mut first_err = None;
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(n)) => sent += n,
+            Ok(Err(e)) => {
+                shared.abort.store(true, Ordering::SeqCst);
+                first_err.get_or_insert(e);
             }
             Err(e) => {
-                let retry_at = Utc::now() + chrono::Duration::from_std(RETRY_AFTER)?;
-                store
-                    .finish(
-                        d.id,
-                        DeliveryStatus::Pending,
-                        None,
-                        Some(&e.to_string()),
-                        Some(retry_at),
-                    )
-                    .await?;
-                warn!(delivery = d.id, to_domain = domain, error = %e, "deferred after a transient error");
+                shared.abort.store(true, Ordering::SeqCst);
+                first_err.get_or_insert(anyhow::anyhow!("a delivery worker died: {e}"));
             }
         }
     }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(sent),
+    }
+}
+
+async fn worker(sh: Arc<Shared>, mut mailer: Mailer) -> anyhow::Result<u64> {
+    let mut sent = 0;
+    let result = async {
+        while !sh.abort.load(Ordering::SeqCst) {
+            match sh.store.claim_next(sh.date, sh.cfg.delivery.lease).await? {
+                Some(d) => {
+                    if process(&sh, &mut mailer, d).await? {
+                        sent += 1;
+                    }
+                }
+                None => match sh.store.next_wakeup(sh.date).await? {
+                    None => break,
+                    Some(at) => {
+                        // Wait for a retry to fall due or a sibling's message to finish.
+                        let wait = (at - Utc::now())
+                            .to_std()
+                            .unwrap_or(Duration::ZERO)
+                            .clamp(Duration::from_millis(20), Duration::from_secs(1));
+                        tokio::time::sleep(wait).await;
+                    }
+                },
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
     mailer.close().await;
-    Ok(sent_now)
+    result.map(|()| sent)
+}
+
+/// Renders and sends one claimed delivery and records its outcome; true when it was sent.
+async fn process(sh: &Shared, mailer: &mut Mailer, d: Delivery) -> anyhow::Result<bool> {
+    let store = &sh.store;
+    let Some(sub) = sh.subscribers.get(&d.subscriber) else {
+        store
+            .finish(
+                d.id,
+                DeliveryStatus::Skipped,
+                None,
+                Some("no longer a subscriber in the config"),
+                None,
+            )
+            .await?;
+        return Ok(false);
+    };
+    let ids: Vec<_> = d.digest.paper_ids().collect();
+    let papers = store.papers(&ids).await?;
+    let rendered = match sh.renderer.render(sub, sh.date, &d.digest, &papers) {
+        Ok(r) => r,
+        Err(e) => {
+            store
+                .finish(
+                    d.id,
+                    DeliveryStatus::Pending,
+                    None,
+                    Some(&e.to_string()),
+                    None,
+                )
+                .await?;
+            return Err(e).context("rendering a digest; the delivery stays pending");
+        }
+    };
+    let msg = match build_message(&sh.cfg.smtp, sub, &d.message_id, &rendered) {
+        Ok(m) => m,
+        Err(e) => {
+            store
+                .finish(
+                    d.id,
+                    DeliveryStatus::Failed,
+                    None,
+                    Some(&e.to_string()),
+                    None,
+                )
+                .await?;
+            warn!(delivery = d.id, error = %e, "message could not be built");
+            return Ok(false);
+        }
+    };
+    let waited = Instant::now();
+    sh.limits.acquire().await;
+    if waited.elapsed() > sh.cfg.delivery.lease / 4
+        && !store.renew(d.id, sh.cfg.delivery.lease).await?
+    {
+        // Our lease ran out while we waited and another sender took the row over.
+        return Ok(false);
+    }
+    let domain = sub.email.domain();
+    match mailer.send(&msg).await {
+        Ok(reply) => {
+            store
+                .finish(d.id, DeliveryStatus::Sent, Some(&reply), None, None)
+                .await?;
+            info!(delivery = d.id, to_domain = domain, message_id = %d.message_id, "sent");
+            Ok(true)
+        }
+        Err(MailError::Permanent(e)) | Err(MailError::Build(e)) => {
+            store
+                .finish(d.id, DeliveryStatus::Failed, None, Some(&e), None)
+                .await?;
+            warn!(delivery = d.id, to_domain = domain, error = %e, "refused permanently");
+            Ok(false)
+        }
+        Err(MailError::Transient(e)) => {
+            let p = &sh.cfg.delivery;
+            let attempts = u32::try_from(d.attempts).unwrap_or(u32::MAX);
+            let age = (Utc::now() - d.created_at)
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            if attempts >= p.max_attempts || age >= p.give_up_after {
+                let why = format!(
+                    "gave up after {attempts} attempts over {}: {e}",
+                    humantime::format_duration(Duration::from_secs(age.as_secs()))
+                );
+                store
+                    .finish(d.id, DeliveryStatus::Failed, None, Some(&why), None)
+                    .await?;
+                warn!(delivery = d.id, to_domain = domain, error = %why, "failed");
+            } else {
+                let delay = backoff(p, attempts);
+                let retry_at = Utc::now() + chrono::Duration::from_std(delay)?;
+                store
+                    .finish(
+                        d.id,
+                        DeliveryStatus::Pending,
+                        None,
+                        Some(&e),
+                        Some(retry_at),
+                    )
+                    .await?;
+                warn!(
+                    delivery = d.id,
+                    to_domain = domain,
+                    attempt = attempts,
+                    retry_in = %humantime::format_duration(Duration::from_millis(delay.as_millis() as u64)),
+                    error = %e,
+                    "transient failure; will retry"
+                );
+            }
+            Ok(false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stops_growing_at_the_cap() {
+        let p = DeliveryPolicy {
+            retry_base: Duration::from_secs(10),
+            retry_max: Duration::from_secs(60),
+            ..Default::default()
+        };
+        for (attempt, base) in [(1, 10), (2, 20), (3, 40), (4, 60), (9, 60)] {
+            let d = backoff(&p, attempt);
+            let base = Duration::from_secs(base);
+            assert!(d >= base && d < base * 2, "attempt {attempt}: {d:?}");
+        }
+    }
 }

@@ -1,10 +1,11 @@
 //! Jobs: planning a digest date and delivering its emails.
 
+pub mod alerts;
 mod deliver;
 mod plan;
 mod run;
 
-pub use deliver::deliver;
+pub use deliver::{backoff, deliver};
 pub use plan::{PlanOutcome, plan};
 pub use run::run_date;
 
@@ -27,6 +28,15 @@ pub struct RunReport {
     pub failed: i64,
     /// Still pending after a transient error: tried again by the next run.
     pub deferred: i64,
+}
+
+impl RunReport {
+    pub fn fill_counts(&mut self, c: &crate::store::StatusCounts) {
+        self.sent = c.sent;
+        self.skipped = c.skipped;
+        self.failed = c.failed;
+        self.deferred = c.pending + c.sending;
+    }
 }
 
 /// The date a run sends when none is given: yesterday or today in the schedule's time zone.

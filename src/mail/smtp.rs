@@ -176,8 +176,11 @@ fn classify(server: &str, what: &str, e: &lettre::transport::smtp::Error) -> Mai
     let mut msg = format!("{server}: {what}: {e}");
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
+        let part = s.to_string();
+        if !msg.contains(&part) {
+            msg.push_str(": ");
+            msg.push_str(&part);
+        }
         src = s.source();
     }
     if e.is_permanent() {

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use backon::Retryable;
 use chrono::NaiveDate;
 use reqwest::StatusCode;
 use tracing::{debug, info, instrument, warn};
@@ -25,6 +26,10 @@ pub struct SourceOptions {
     pub max_rate_limit_retries: u32,
     /// The longest Retry-After honoured; longer ones are capped to this.
     pub max_retry_wait: Duration,
+    /// Retries of a failed fetch (5xx, time-out, connection or truncated body), with
+    /// exponential backoff from `retry_base`.
+    pub retries: u32,
+    pub retry_base: Duration,
 }
 
 impl Default for SourceOptions {
@@ -34,6 +39,8 @@ impl Default for SourceOptions {
             timeout: Duration::from_secs(30),
             max_rate_limit_retries: 5,
             max_retry_wait: Duration::from_secs(120),
+            retries: 3,
+            retry_base: Duration::from_secs(5),
         }
     }
 }
@@ -91,7 +98,20 @@ impl HfSource {
     #[instrument(skip(self), fields(digest_date = %date))]
     pub async fn fetch_day(&self, date: NaiveDate) -> Result<Vec<Paper>, FetchError> {
         match &self.origin {
-            Origin::Http { client, base } => self.fetch_http(client, base, date).await,
+            Origin::Http { client, base } => {
+                let policy = backon::ExponentialBuilder::default()
+                    .with_min_delay(self.opts.retry_base)
+                    .with_max_delay(self.opts.retry_base * 16)
+                    .with_jitter()
+                    .with_max_times(self.opts.retries as usize);
+                (|| self.fetch_http(client, base, date))
+                    .retry(policy)
+                    .when(FetchError::is_transient)
+                    .notify(|e, wait| {
+                        warn!(error = %e, retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)), "fetching the list failed; retrying");
+                    })
+                    .await
+            }
             Origin::Dir(dir) => read_file(&dir.join(format!("{date}.json")), date).await,
             Origin::File(path) => read_file(path, date).await,
         }

@@ -52,3 +52,18 @@ pub enum FetchError {
         limit: u32,
     },
 }
+
+impl FetchError {
+    /// Worth trying again soon: the network, a time-out, a 5xx or 408, or a body that did not
+    /// parse (a cut-off transfer looks the same as a broken one until it is tried again).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Http { .. } | Self::Parse { .. } => true,
+            Self::Status { status, .. } => *status >= 500 || *status == 408,
+            Self::RateLimited { .. }
+            | Self::File { .. }
+            | Self::Future { .. }
+            | Self::TooManyPages { .. } => false,
+        }
+    }
+}

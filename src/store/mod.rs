@@ -83,6 +83,7 @@ pub struct Delivery {
     pub message_id: String,
     pub digest: Digest,
     pub attempts: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// How many deliveries of a date are in each state.
@@ -97,3 +98,27 @@ pub struct StatusCounts {
 
 /// (subscriber key, arXiv id) pairs already sent or on their way.
 pub type SentPairs = std::collections::HashSet<(String, ArxivId)>;
+
+/// Which deliveries `paperboy history` lists.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub date: Option<chrono::NaiveDate>,
+    pub subscriber: Option<String>,
+    pub status: Option<DeliveryStatus>,
+    pub limit: i64,
+}
+
+/// One delivery as `paperboy history` shows it.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub digest_date: chrono::NaiveDate,
+    pub subscriber: String,
+    pub status: String,
+    pub attempts: i64,
+    pub papers: Vec<String>,
+    pub message_id: String,
+    pub smtp_reply: Option<String>,
+    pub error: Option<String>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}

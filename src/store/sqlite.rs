@@ -8,7 +8,10 @@ use chrono::{NaiveDate, Utc};
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use super::{Delivery, DeliveryStatus, NewDelivery, SentPairs, StatusCounts, StoreError};
+use super::{
+    Delivery, DeliveryStatus, HistoryFilter, HistoryRow, NewDelivery, SentPairs, StatusCounts,
+    StoreError,
+};
 use crate::digest::Digest;
 use crate::domain::{ArxivId, Paper};
 
@@ -259,7 +262,7 @@ impl Store {
                              AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
                                   OR (status = 'sending' AND lease_expires_at < ?))
                            ORDER BY id LIMIT 1)
-          RETURNING id, subscriber, digest_date, message_id, digest, attempts",
+          RETURNING id, subscriber, digest_date, message_id, digest, attempts, created_at",
         )
         .bind(expires)
         .bind(now)
@@ -283,6 +286,7 @@ impl Store {
                 message_id: r.get(3),
                 digest,
                 attempts: r.get(5),
+                created_at: r.get(6),
             })
         })
         .transpose()
@@ -318,6 +322,144 @@ impl Store {
         .await
         .map_err(q("finish delivery"))?;
         Ok(())
+    }
+
+    /// Extends the lease of a delivery we are sending; false when it is no longer ours.
+    pub async fn renew(&self, id: i64, lease: Duration) -> Result<bool, StoreError> {
+        let expires =
+            Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1));
+        let done = sqlx::query(
+            "UPDATE deliveries SET lease_expires_at = ? WHERE id = ? AND status = 'sending'",
+        )
+        .bind(expires)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(q("renew lease"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// When something of `date` may next become claimable: the earliest retry time of a
+    /// pending row, or lease expiry of one in flight. `None` when nothing is left to do.
+    pub async fn next_wakeup(
+        &self,
+        date: NaiveDate,
+    ) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
+        let now = Utc::now();
+        let row = sqlx::query(
+            "SELECT MIN(t) FROM (
+                 SELECT COALESCE(next_attempt_at, ?) AS t FROM deliveries
+                  WHERE digest_date = ? AND status = 'pending'
+                 UNION ALL
+                 SELECT lease_expires_at FROM deliveries
+                  WHERE digest_date = ? AND status = 'sending')",
+        )
+        .bind(now)
+        .bind(date)
+        .bind(date)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("next wake-up"))?;
+        let t: Option<String> = row.get(0);
+        t.map(|t| {
+            chrono::DateTime::parse_from_rfc3339(&t)
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|e| StoreError::Corrupt {
+                    what: "deliveries time",
+                    message: format!("{t:?}: {e}"),
+                })
+        })
+        .transpose()
+    }
+
+    /// Records that an alert of `kind` goes out on `day`; false when one already did.
+    pub async fn claim_alert(
+        &self,
+        kind: &str,
+        day: NaiveDate,
+        subject: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO alerts (kind, day, subject, sent_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (kind, day) DO NOTHING",
+        )
+        .bind(kind)
+        .bind(day)
+        .bind(subject)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await
+        .map_err(q("claim alert"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn unclaim_alert(&self, kind: &str, day: NaiveDate) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM alerts WHERE kind = ? AND day = ?")
+            .bind(kind)
+            .bind(day)
+            .execute(&self.pool)
+            .await
+            .map_err(q("unclaim alert"))?;
+        Ok(())
+    }
+
+    /// Puts the failed deliveries of `date` back in the queue; returns how many.
+    pub async fn requeue_failed(&self, date: NaiveDate) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = NULL,
+                    created_at = ?, updated_at = ?
+              WHERE digest_date = ? AND status = 'failed'",
+        )
+        .bind(Utc::now())
+        .bind(Utc::now())
+        .bind(date)
+        .execute(&self.pool)
+        .await
+        .map_err(q("requeue failed"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deliveries matching the filters, newest date first.
+    pub async fn history(&self, f: &HistoryFilter) -> Result<Vec<HistoryRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT digest_date, subscriber, status, attempts, digest, message_id, smtp_reply,
+                    error, updated_at, sent_at
+               FROM deliveries
+              WHERE (?1 IS NULL OR digest_date = ?1)
+                AND (?2 IS NULL OR subscriber = ?2 COLLATE NOCASE)
+                AND (?3 IS NULL OR status = ?3)
+              ORDER BY digest_date DESC, id
+              LIMIT ?4",
+        )
+        .bind(f.date)
+        .bind(f.subscriber.as_deref())
+        .bind(f.status.map(DeliveryStatus::as_str))
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("history"))?;
+        rows.into_iter()
+            .map(|r| {
+                let digest: String = r.get(4);
+                let digest: Digest =
+                    serde_json::from_str(&digest).map_err(|e| StoreError::Corrupt {
+                        what: "deliveries.digest",
+                        message: e.to_string(),
+                    })?;
+                Ok(HistoryRow {
+                    digest_date: r.get(0),
+                    subscriber: r.get(1),
+                    status: r.get(2),
+                    attempts: r.get(3),
+                    papers: digest.paper_ids().map(|p| p.to_string()).collect(),
+                    message_id: r.get(5),
+                    smtp_reply: r.get(6),
+                    error: r.get(7),
+                    updated_at: r.get(8),
+                    sent_at: r.get(9),
+                })
+            })
+            .collect()
     }
 
     pub async fn counts(&self, date: NaiveDate) -> Result<StatusCounts, StoreError> {

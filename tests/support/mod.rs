@@ -49,6 +49,8 @@ pub enum Mode {
 struct ApiState {
     days: HashMap<String, Vec<Value>>,
     mode: Mode,
+    /// Requests left in `mode` before it reverts to Normal (None: for good).
+    mode_left: Option<usize>,
     requests: Vec<String>,
 }
 
@@ -75,6 +77,12 @@ async fn daily_papers(
         let mut s = state.lock().unwrap();
         s.requests.push(uri.to_string());
         let mode = s.mode.clone();
+        if let Some(left) = s.mode_left {
+            s.mode_left = left.checked_sub(1).filter(|l| *l > 0);
+            if s.mode_left.is_none() {
+                s.mode = Mode::Normal;
+            }
+        }
         if let Mode::RateLimited { n, secs } = s.mode {
             s.mode = if n > 1 {
                 Mode::RateLimited { n: n - 1, secs }
@@ -145,7 +153,16 @@ impl HfApi {
     }
 
     pub fn set_mode(&self, mode: Mode) {
-        self.state.lock().unwrap().mode = mode;
+        let mut s = self.state.lock().unwrap();
+        s.mode = mode;
+        s.mode_left = None;
+    }
+
+    /// The next `n` requests answer in `mode`, then the API recovers.
+    pub fn fail_next(&self, mode: Mode, n: usize) {
+        let mut s = self.state.lock().unwrap();
+        s.mode = mode;
+        s.mode_left = Some(n);
     }
 
     pub fn requests(&self) -> Vec<String> {
@@ -281,6 +298,13 @@ pub struct SmtpOptions {
     pub implicit_tls: bool,
     pub auth: Option<(String, String)>,
     pub reject: Vec<String>,
+    /// `SUBSTR=KIND`: 451once, 421once, 550, dropdata-once, stall-once.
+    pub faults: Vec<String>,
+    pub stall_seconds: Option<f64>,
+    /// Refuse connections for this many seconds after start.
+    pub refuse_for: Option<f64>,
+    /// Wait this long after storing each message before answering 250.
+    pub delay_ms: Option<u64>,
 }
 
 pub struct SmtpServer {
@@ -313,6 +337,18 @@ impl SmtpServer {
         }
         for r in &opts.reject {
             cmd.args(["--reject", r]);
+        }
+        for f in &opts.faults {
+            cmd.args(["--fault", f]);
+        }
+        if let Some(s) = opts.stall_seconds {
+            cmd.args(["--stall-seconds", &s.to_string()]);
+        }
+        if let Some(s) = opts.refuse_for {
+            cmd.args(["--refuse-for", &s.to_string()]);
+        }
+        if let Some(ms) = opts.delay_ms {
+            cmd.args(["--delay-ms", &ms.to_string()]);
         }
         let mut child = cmd
             .stdout(Stdio::piped())
@@ -359,6 +395,34 @@ impl SmtpServer {
                 }
             })
             .collect()
+    }
+}
+
+impl SmtpServer {
+    /// The faults that fired: (address, kind).
+    pub fn fault_events(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.maildir.path().join("events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (
+                    v["addr"].as_str().unwrap().to_string(),
+                    v["kind"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// How many messages each recipient received.
+    pub fn per_recipient(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for r in self.received() {
+            for to in r.rcpt_tos {
+                *out.entry(to).or_default() += 1;
+            }
+        }
+        out
     }
 }
 

@@ -1,0 +1,277 @@
+//! Deliveries that survive failures: a real SMTP server injecting transient and permanent
+//! faults, a source that fails then recovers, relay limits, alerts, history and retry.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const TOPIC: &str = "[topics.agents]\nkeywords = [\"agent\", \"agents\"]\nmax_papers = 2\n";
+
+fn config(api: &HfApi, smtp: &str, delivery: &str, extra: &str, subscribers: &[String]) -> String {
+    let subs: String = subscribers
+        .iter()
+        .map(|e| format!("[[subscribers]]\nemail = {e:?}\ntopics = [\"agents\"]\n"))
+        .collect();
+    format!(
+        "[source]\nbase_url = {:?}\ntimeout = \"2s\"\nretries = 4\nretry_base = \"200ms\"\n\
+         [database]\nurl = \"sqlite://paperboy.db\"\n\
+         [delivery]\ntransport = \"smtp\"\n{delivery}\n{extra}\n{smtp}\n{TOPIC}\n{subs}",
+        api.base_url
+    )
+}
+
+async fn api_with_day() -> HfApi {
+    let api = HfApi::start().await;
+    api.serve_day("2026-04-10", fixture_items("2026-04-10"));
+    api
+}
+
+#[tokio::test]
+async fn mixed_faults_end_with_every_transient_one_delivered_exactly_once() {
+    let api = api_with_day().await;
+    let kinds = [
+        ("ok", None),
+        ("t451", Some("451once")),
+        ("t421", Some("421once")),
+        ("drop", Some("dropdata-once")),
+        ("stall", Some("stall-once")),
+        ("p550", Some("550")),
+    ];
+    let per_kind = 50;
+    let opts = SmtpOptions {
+        faults: kinds
+            .iter()
+            .filter_map(|(p, k)| k.map(|k| format!("{p}-={k}")))
+            .collect(),
+        stall_seconds: Some(2.0),
+        refuse_for: Some(1.0),
+        ..Default::default()
+    };
+    let smtp = SmtpServer::start(opts.clone());
+    let subscribers: Vec<String> = kinds
+        .iter()
+        .flat_map(|(p, _)| (0..per_kind).map(move |i| format!("{p}-{i}@example.org")))
+        .collect();
+    let cfg = config(
+        &api,
+        &smtp_section(&smtp, &opts).replace("timeout = \"10s\"", "timeout = \"1s\""),
+        "concurrency = 8\nmax_attempts = 8\nretry_base = \"100ms\"\nretry_max = \"800ms\"",
+        "",
+        &subscribers,
+    );
+    let pb = Paperboy::new(&cfg);
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let total = subscribers.len();
+    let refused = per_kind;
+    let sent = total - refused;
+    assert!(
+        out.stdout.contains(&format!(
+            "{total} subscribers: {sent} sent ({sent} by this run)"
+        )) && out
+            .stdout
+            .contains(&format!("0 skipped, {refused} failed, 0 deferred")),
+        "the counts add up: {}",
+        out.stdout
+    );
+
+    let got = smtp.per_recipient();
+    for who in &subscribers {
+        let n = got.get(who).copied().unwrap_or(0);
+        if who.starts_with("p550-") {
+            assert_eq!(n, 0, "{who} was refused permanently");
+        } else {
+            assert_eq!(n, 1, "{who} receives exactly one message");
+        }
+    }
+    // Each injected fault really happened, once per address (550: once, never retried).
+    let mut fired: HashMap<String, usize> = HashMap::new();
+    for (_, kind) in smtp.fault_events() {
+        *fired.entry(kind).or_default() += 1;
+    }
+    for (_, kind) in kinds.iter().filter(|(_, k)| k.is_some()) {
+        assert_eq!(
+            fired.get(kind.unwrap()),
+            Some(&per_kind),
+            "{kind:?}: {fired:?}"
+        );
+    }
+
+    // The permanent failures are recorded with the server's reply, and not retried.
+    let out = pb.run(&["history", "--status", "failed"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.matches("  failed ").count(),
+        refused,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stdout.matches("permanent error (550)").count(),
+        refused,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .filter(|l| l.contains("  failed "))
+            .all(|l| l.contains("p550-"))
+    );
+    let out = pb
+        .run(&["history", "--subscriber", "t451-3@example.org"])
+        .await;
+    let attempts: u32 = out.stdout.split("attempts=").nth(1).unwrap()[..1]
+        .parse()
+        .unwrap();
+    assert!(
+        out.stdout.contains("  sent ") && attempts >= 2,
+        "retried: {}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("server: 250"), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn a_failing_source_is_retried_until_it_recovers_and_no_email_goes_out_before() {
+    let api = api_with_day().await;
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let section = smtp_section(&smtp, &SmtpOptions::default());
+    let cfg = config(&api, &section, "", "", &["ada@example.org".into()]);
+    let pb = Paperboy::new(&cfg);
+    for (i, mode) in [
+        Mode::Status(500),
+        Mode::Status(503),
+        Mode::Truncated,
+        Mode::Slow(Duration::from_secs(3)),
+        Mode::RateLimited { n: 2, secs: 1 },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        api.fail_next(mode.clone(), 2);
+        let date = [
+            "2026-04-10",
+            "2026-04-13",
+            "2026-04-14",
+            "2026-04-15",
+            "2026-04-16",
+        ][i];
+        api.serve_day(date, fixture_items("2026-04-10"));
+        let before = api.requests().len();
+        let out = pb.run(&["send", "--date", date]).await;
+        assert_eq!(out.code, 0, "{mode:?}: {}", out.stderr);
+        assert!(api.requests().len() >= before + 3, "{mode:?}: retried");
+        assert_eq!(
+            smtp.received().len(),
+            i + 1,
+            "{mode:?}: one email once recovered"
+        );
+    }
+    // An answer that never parses gives up with a clear error and sends nothing.
+    api.serve_day("2026-04-17", fixture_items("2026-04-10"));
+    api.set_mode(Mode::Truncated);
+    let out = pb.run(&["send", "--date", "2026-04-17"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("not a valid Daily Papers list"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(smtp.received().len(), 5);
+}
+
+#[tokio::test]
+async fn relay_limits_pace_the_sending() {
+    let api = api_with_day().await;
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let subscribers: Vec<String> = (0..30).map(|i| format!("r{i}@example.org")).collect();
+    let cfg = config(
+        &api,
+        &smtp_section(&smtp, &SmtpOptions::default()),
+        "concurrency = 4\nmax_per_second = 10",
+        "",
+        &subscribers,
+    );
+    let pb = Paperboy::new(&cfg);
+    let start = Instant::now();
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(smtp.received().len(), 30);
+    // 10 at once (the burst), then 10 a second: the last of 30 cannot go before 2 s.
+    assert!(
+        start.elapsed() >= Duration::from_millis(1900),
+        "30 messages at 10/s took only {:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_operator_is_alerted_once_a_day_and_retry_requeues_what_failed() {
+    let api = api_with_day().await;
+    // Connections are refused for 3 s: longer than give_up_after.
+    let opts = SmtpOptions {
+        refuse_for: Some(3.0),
+        ..Default::default()
+    };
+    let smtp = SmtpServer::start(opts.clone());
+    let subscribers: Vec<String> = (0..5).map(|i| format!("s{i}@example.org")).collect();
+    let cfg = config(
+        &api,
+        &smtp_section(&smtp, &opts),
+        "concurrency = 2\nretry_base = \"100ms\"\nretry_max = \"200ms\"\ngive_up_after = \"500ms\"",
+        "[alerts]\nemail = \"ops@example.org\"\nfailure_ratio = 0.5",
+        &subscribers,
+    );
+    let pb = Paperboy::new(&cfg);
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("5 failed"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("5 of 5 deliveries of 2026-04-10 failed"),
+        "{}",
+        out.stderr
+    );
+    let out = pb.run(&["history", "--status", "failed"]).await;
+    assert!(out.stdout.contains("gave up after"), "{}", out.stdout);
+    assert!(out.stdout.contains("Connection refused"), "{}", out.stdout);
+
+    // The alert could not be mailed while the server refused; once it accepts, the next
+    // trouble of the day is mailed, and only once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    api.set_mode(Mode::Status(500));
+    for _ in 0..2 {
+        let out = pb.run(&["send", "--date", "2026-04-13"]).await;
+        assert_eq!(out.code, 1);
+    }
+    let alerts: Vec<_> = smtp
+        .received()
+        .into_iter()
+        .filter(|r| r.rcpt_tos == ["ops@example.org"])
+        .collect();
+    assert_eq!(alerts.len(), 1, "one alert per kind and day");
+    let subject = alerts[0].parsed().subject().unwrap().to_string();
+    assert!(
+        subject.contains("the run of 2026-04-13 failed"),
+        "{subject}"
+    );
+
+    // retry requeues the failed deliveries and sends them now.
+    api.set_mode(Mode::Normal);
+    let out = pb.run(&["retry", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("5 failed deliveries requeued"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("5 sent by this run"), "{}", out.stdout);
+    let got = smtp.per_recipient();
+    for s in &subscribers {
+        assert_eq!(got.get(s), Some(&1), "{s}");
+    }
+}
