@@ -141,9 +141,34 @@ fn source_for(cfg: &Config, file: Option<PathBuf>) -> anyhow::Result<HfSource> {
     })
 }
 
-fn date_for(cfg: &Config, date: Option<NaiveDate>) -> anyhow::Result<NaiveDate> {
+/// The digest date: `--date`; else, with `--source-file YYYY-MM-DD.json`, the file's date
+/// (a saved list belongs to its own day); else the configured default.
+fn date_for(
+    cfg: &Config,
+    date: Option<NaiveDate>,
+    source_file: Option<&std::path::Path>,
+) -> anyhow::Result<NaiveDate> {
     let now = Utc::now();
-    let date = date.unwrap_or_else(|| default_digest_date(cfg, now));
+    let file_date = source_file.and_then(|f| {
+        f.file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+    });
+    let date = match (date, file_date, source_file) {
+        (Some(d), Some(f), _) if d != f => anyhow::bail!(
+            "--date {d} does not match the saved list {} (of {f}); a list is stored under its own date",
+            source_file
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+        (Some(d), _, _) => d,
+        (None, Some(f), _) => f,
+        (None, None, Some(p)) => anyhow::bail!(
+            "which date does {} hold? Name it with --date YYYY-MM-DD",
+            p.display()
+        ),
+        (None, None, None) => default_digest_date(cfg, now),
+    };
     check_not_future(date, now)?;
     Ok(date)
 }
@@ -161,7 +186,7 @@ async fn dispatch(cmd: Command, cfg: &Config, renderer: &Renderer) -> anyhow::Re
             dry_run,
             source_file,
         } => {
-            let date = date_for(cfg, date)?;
+            let date = date_for(cfg, date, source_file.as_deref())?;
             let source = source_for(cfg, source_file)?;
             let store = open_store(cfg).await?;
             let report = run_date(cfg, &store, &source, date, dry_run).await;
@@ -199,7 +224,7 @@ async fn dispatch(cmd: Command, cfg: &Config, renderer: &Renderer) -> anyhow::Re
             out,
             source_file,
         } => {
-            let date = date_for(cfg, date)?;
+            let date = date_for(cfg, date, source_file.as_deref())?;
             let email = EmailAddress::parse(&subscriber).map_err(anyhow::Error::msg)?;
             let sub = cfg
                 .subscribers
@@ -291,7 +316,6 @@ async fn dispatch(cmd: Command, cfg: &Config, renderer: &Renderer) -> anyhow::Re
                 std::sync::Arc::new(cfg.clone()),
                 store.clone(),
                 std::sync::Arc::new(Renderer::new(&cfg.digest)?),
-                date,
             )
             .await;
             let counts = store.counts(date).await;

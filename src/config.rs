@@ -700,6 +700,13 @@ fn validate_smtp(s: RawSmtp, problems: &mut Vec<String>) -> SmtpConfig {
         problems
             .push("smtp.username is set but neither smtp.password nor smtp.password_file".into());
     }
+    if username.is_some() && security == Security::None {
+        problems.push(
+            "smtp.username is set but smtp.security = \"none\": the password would cross the \
+             network in clear text; use \"starttls\" or \"tls\""
+                .into(),
+        );
+    }
     if username.is_none() && password.is_some() {
         problems.push("smtp.password is set but smtp.username is empty".into());
     }
@@ -795,6 +802,16 @@ mod tests {
         );
         assert!(e.contains("smtp.from: required"), "{e}");
         assert!(e.contains("schedule.timezone"), "{e}");
+    }
+
+    #[test]
+    fn a_login_over_plain_text_is_refused() {
+        let e = problems(&BASE.replace(
+            "[smtp]\n",
+            "[smtp]\nsecurity = \"none\"\nusername = \"u\"\npassword = \"pw-42\"\n",
+        ));
+        assert!(e.contains("clear text"), "{e}");
+        assert!(!e.contains("pw-42"), "the password is not echoed: {e}");
     }
 
     #[test]

@@ -61,6 +61,10 @@ handlebars_helper!(wrap: |s: str, {indent: str = "", width: u64 = 72}| {
     textwrap::fill(s, opts)
 });
 
+handlebars_helper!(plural: |n: i64, word: str| {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+});
+
 impl Renderer {
     /// Compiles the built-in templates, replaced by any of the same name in
     /// `opts.templates_dir`. Errors name the file and position.
@@ -70,6 +74,7 @@ impl Renderer {
         for h in [&mut html, &mut text] {
             h.set_strict_mode(true);
             h.register_helper("wrap", Box::new(wrap));
+            h.register_helper("plural", Box::new(plural));
         }
         text.register_escape_fn(handlebars::no_escape);
         for (name, builtin) in BUILTIN {
@@ -296,7 +301,8 @@ fn normalize_newlines(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut blank = 0;
     for line in s.lines() {
-        let line = line.trim_end();
+        // "-- " is the signature separator (RFC 3676): its space is what makes it one.
+        let line = if line == "-- " { line } else { line.trim_end() };
         if line.is_empty() {
             blank += 1;
             if blank > 1 {
@@ -331,6 +337,11 @@ mod tests {
         assert_eq!(trim_words("one two three four", 9), "one two…");
         assert_eq!(trim_words("short", 9), "short");
         assert_eq!(trim_words("short", 0), "short");
+    }
+
+    #[test]
+    fn the_signature_separator_keeps_its_space() {
+        assert_eq!(normalize_newlines("a  \n-- \nsig\n\n\n"), "a\n-- \nsig\n\n");
     }
 
     #[test]

@@ -53,6 +53,22 @@ async fn a_saved_response_replays_a_day_from_a_file_or_a_file_url() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("22 papers"), "{}", out.stdout);
     assert_eq!(smtp.received().len(), 2);
+    // A saved list is filed under its own date: another --date is refused.
+    let out = pb
+        .run(&[
+            "send",
+            "--date",
+            "2026-04-13",
+            "--source-file",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("does not match the saved list"),
+        "{}",
+        out.stderr
+    );
     // A day with no saved file is a clear error naming the file.
     let out = pb.run(&["send", "--date", "2026-04-11"]).await;
     assert_eq!(out.code, 1);

@@ -237,7 +237,7 @@ async fn the_operator_is_alerted_once_a_day_and_retry_requeues_what_failed() {
         out.stderr
     );
     let out = pb.run(&["history", "--status", "failed"]).await;
-    assert!(out.stdout.contains("gave up after"), "{}", out.stdout);
+    assert!(out.stdout.contains("gave up"), "{}", out.stdout);
     assert!(out.stdout.contains("Connection refused"), "{}", out.stdout);
 
     // The alert could not be mailed while the server refused; once it accepts, the next
@@ -274,4 +274,58 @@ async fn the_operator_is_alerted_once_a_day_and_retry_requeues_what_failed() {
     for s in &subscribers {
         assert_eq!(got.get(s), Some(&1), "{s}");
     }
+}
+
+#[tokio::test]
+async fn a_refused_login_stops_the_run_and_loses_nothing() {
+    let api = api_with_day().await;
+    let opts = SmtpOptions {
+        starttls: true,
+        auth: Some(("digest".into(), "right-pw".into())),
+        ..Default::default()
+    };
+    let smtp = SmtpServer::start(opts.clone());
+    let subscribers: Vec<String> = (0..6).map(|i| format!("l{i}@example.org")).collect();
+    let good = config(
+        &api,
+        &smtp_section(&smtp, &opts),
+        "concurrency = 2",
+        "",
+        &subscribers,
+    );
+    let pb = Paperboy::new(&good.replace("right-pw", "wrong-pw"));
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(
+        out.code, 1,
+        "a login the server refuses fails the run: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("535"), "{}", out.stderr);
+    assert!(!out.stderr.contains("wrong-pw"), "no password in errors");
+    assert!(smtp.received().is_empty());
+    let out = pb.run(&["history", "--status", "pending"]).await;
+    assert_eq!(
+        out.stdout.matches("  pending ").count(),
+        6,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("attempts=0"),
+        "an attempt that never ran is not counted"
+    );
+
+    pb.set_config(&good);
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("6 sent (6 by this run)"),
+        "{}",
+        out.stdout
+    );
+    let got = smtp.per_recipient();
+    assert!(
+        subscribers.iter().all(|s| got.get(s) == Some(&1)),
+        "{got:?}"
+    );
 }

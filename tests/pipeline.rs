@@ -353,7 +353,9 @@ async fn hostile_feed_text_arrives_escaped_and_cannot_inject_headers() {
         "Agent text.\r\nBcc: victim@evil.example\r\n\r\n<b>bold</b> & more".into();
     items[2]["paper"]["githubRepo"] = "javascript:alert(document.cookie)".into();
     items[2]["paper"]["title"] = "Agent\r\nSubject: injected".into();
-    let hostile_ids: Vec<String> = items[..3]
+    items[3]["paper"]["projectPage"] =
+        "https://example.org/p\"><img src=x onerror=alert(1)>".into();
+    let hostile_ids: Vec<String> = items[..4]
         .iter()
         .map(|i| i["paper"]["id"].as_str().unwrap().to_string())
         .collect();
@@ -397,6 +399,10 @@ async fn hostile_feed_text_arrives_escaped_and_cannot_inject_headers() {
     );
     assert!(!html.contains("<script"), "no live script");
     assert!(!html.contains("<img src=x"), "no live img");
+    assert!(
+        !html.contains("\"><img"),
+        "no attribute break-out from an href"
+    );
     assert!(html.contains("&lt;b&gt;bold&lt;/b&gt; &amp; more"));
     assert!(!html.contains("javascript:"), "non-web links are dropped");
     assert!(msg.header("Bcc").is_none());
@@ -545,6 +551,11 @@ async fn a_dry_run_writes_the_outbox_and_records_nothing() {
         .collect();
     assert_eq!(outbox.len(), 1, "one .eml for the one subscriber");
     assert!(smtp.received().is_empty(), "a dry run sends nothing");
+    let out = pb.run(&["history"]).await;
+    assert!(
+        out.stdout.contains("no deliveries match"),
+        "a dry run records nothing"
+    );
     let out = pb.run(&["send", "--date", "2026-04-10"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(smtp.received().len(), 1, "the real run still sends");

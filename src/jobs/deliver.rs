@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use backon::BackoffBuilder;
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tracing::{info, warn};
 
@@ -65,21 +65,20 @@ struct Shared {
     cfg: Arc<Config>,
     store: Store,
     renderer: Arc<Renderer>,
-    date: NaiveDate,
     subscribers: HashMap<String, Subscriber>,
     limits: Limits,
     abort: AtomicBool,
 }
 
-/// Sends every delivery of `date` that is or becomes due, and returns when none is pending or
-/// in flight any more. A recipient's SMTP error is recorded on its row and does not stop the
-/// others; a template error stops the run and leaves the row pending. Returns how many were
-/// sent by this call.
+/// Sends every delivery that is or becomes due, whatever its date (a run also finishes what an
+/// interrupted one left), and returns when none is pending or in flight any more. A
+/// recipient's SMTP error is recorded on its row and does not stop the others; a template
+/// error or a session error (login or sender refused) stops the run and leaves the row
+/// pending. Returns how many were sent by this call.
 pub async fn deliver(
     cfg: Arc<Config>,
     store: Store,
     renderer: Arc<Renderer>,
-    date: NaiveDate,
 ) -> anyhow::Result<u64> {
     let workers = cfg.delivery.concurrency;
     let shared = Arc::new(Shared {
@@ -92,7 +91,6 @@ pub async fn deliver(
         cfg,
         store,
         renderer,
-        date,
         abort: AtomicBool::new(false),
     });
     let mut set = tokio::task::JoinSet::new();
@@ -125,13 +123,13 @@ async fn worker(sh: Arc<Shared>, mut mailer: Mailer) -> anyhow::Result<u64> {
     let mut sent = 0;
     let result = async {
         while !sh.abort.load(Ordering::SeqCst) {
-            match sh.store.claim_next(sh.date, sh.cfg.delivery.lease).await? {
+            match sh.store.claim_next(sh.cfg.delivery.lease).await? {
                 Some(d) => {
                     if process(&sh, &mut mailer, d).await? {
                         sent += 1;
                     }
                 }
-                None => match sh.store.next_wakeup(sh.date).await? {
+                None => match sh.store.next_wakeup().await? {
                     None => break,
                     Some(at) => {
                         // Wait for a retry to fall due or a sibling's message to finish.
@@ -151,105 +149,103 @@ async fn worker(sh: Arc<Shared>, mut mailer: Mailer) -> anyhow::Result<u64> {
     result.map(|()| sent)
 }
 
+/// Records an outcome; a claim lost meanwhile (our lease ran out) is logged, not an error.
+async fn record(
+    store: &Store,
+    d: &Delivery,
+    status: DeliveryStatus,
+    reply: Option<&str>,
+    error: Option<&str>,
+    retry_at: Option<chrono::DateTime<Utc>>,
+) -> anyhow::Result<()> {
+    if !store.finish(d, status, reply, error, retry_at).await? {
+        warn!(
+            delivery = d.id,
+            outcome = status.as_str(),
+            "the lease ran out before the outcome was recorded; another sender has the delivery"
+        );
+    }
+    Ok(())
+}
+
 /// Renders and sends one claimed delivery and records its outcome; true when it was sent.
 async fn process(sh: &Shared, mailer: &mut Mailer, d: Delivery) -> anyhow::Result<bool> {
+    use DeliveryStatus::{Failed, Pending, Sent, Skipped};
     let store = &sh.store;
+    let p = &sh.cfg.delivery;
     let Some(sub) = sh.subscribers.get(&d.subscriber) else {
-        store
-            .finish(
-                d.id,
-                DeliveryStatus::Skipped,
-                None,
-                Some("no longer a subscriber in the config"),
-                None,
-            )
-            .await?;
+        let why = "no longer a subscriber in the config";
+        record(store, &d, Skipped, None, Some(why), None).await?;
         return Ok(false);
     };
+    let age = (Utc::now() - d.created_at)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    if age >= p.give_up_after {
+        let mut why = format!(
+            "gave up: not sent within delivery.give_up_after ({}) of being planned, after {} attempts",
+            humantime::format_duration(p.give_up_after),
+            d.attempts - 1
+        );
+        if let Some(last) = &d.last_error {
+            why.push_str("; last error: ");
+            why.push_str(last);
+        }
+        record(store, &d, Failed, None, Some(&why), None).await?;
+        return Ok(false);
+    }
     let ids: Vec<_> = d.digest.paper_ids().collect();
     let papers = store.papers(&ids).await?;
-    let rendered = match sh.renderer.render(sub, sh.date, &d.digest, &papers) {
+    let rendered = match sh.renderer.render(sub, d.digest_date, &d.digest, &papers) {
         Ok(r) => r,
         Err(e) => {
-            store
-                .finish(
-                    d.id,
-                    DeliveryStatus::Pending,
-                    None,
-                    Some(&e.to_string()),
-                    None,
-                )
-                .await?;
+            store.release(&d, Some(&e.to_string())).await?;
             return Err(e).context("rendering a digest; the delivery stays pending");
         }
     };
     let msg = match build_message(&sh.cfg.smtp, sub, &d.message_id, &rendered) {
         Ok(m) => m,
         Err(e) => {
-            store
-                .finish(
-                    d.id,
-                    DeliveryStatus::Failed,
-                    None,
-                    Some(&e.to_string()),
-                    None,
-                )
-                .await?;
+            record(store, &d, Failed, None, Some(&e.to_string()), None).await?;
             warn!(delivery = d.id, error = %e, "message could not be built");
             return Ok(false);
         }
     };
     let waited = Instant::now();
     sh.limits.acquire().await;
-    if waited.elapsed() > sh.cfg.delivery.lease / 4
-        && !store.renew(d.id, sh.cfg.delivery.lease).await?
-    {
+    if waited.elapsed() > p.lease / 4 && !store.renew(&d, p.lease).await? {
         // Our lease ran out while we waited and another sender took the row over.
         return Ok(false);
     }
     let domain = sub.email.domain();
     match mailer.send(&msg).await {
         Ok(reply) => {
-            store
-                .finish(d.id, DeliveryStatus::Sent, Some(&reply), None, None)
-                .await?;
+            record(store, &d, Sent, Some(&reply), None, None).await?;
             info!(delivery = d.id, to_domain = domain, message_id = %d.message_id, "sent");
             Ok(true)
         }
         Err(MailError::Permanent(e)) | Err(MailError::Build(e)) => {
-            store
-                .finish(d.id, DeliveryStatus::Failed, None, Some(&e), None)
-                .await?;
+            record(store, &d, Failed, None, Some(&e), None).await?;
             warn!(delivery = d.id, to_domain = domain, error = %e, "refused permanently");
             Ok(false)
         }
+        Err(MailError::Session(e)) => {
+            store.release(&d, Some(&e)).await?;
+            anyhow::bail!("the SMTP session cannot be used: {e}; the deliveries stay pending")
+        }
         Err(MailError::Transient(e)) => {
-            let p = &sh.cfg.delivery;
             let attempts = u32::try_from(d.attempts).unwrap_or(u32::MAX);
-            let age = (Utc::now() - d.created_at)
-                .to_std()
-                .unwrap_or(Duration::ZERO);
             if attempts >= p.max_attempts || age >= p.give_up_after {
                 let why = format!(
                     "gave up after {attempts} attempts over {}: {e}",
                     humantime::format_duration(Duration::from_secs(age.as_secs()))
                 );
-                store
-                    .finish(d.id, DeliveryStatus::Failed, None, Some(&why), None)
-                    .await?;
+                record(store, &d, Failed, None, Some(&why), None).await?;
                 warn!(delivery = d.id, to_domain = domain, error = %why, "failed");
             } else {
                 let delay = backoff(p, attempts);
                 let retry_at = Utc::now() + chrono::Duration::from_std(delay)?;
-                store
-                    .finish(
-                        d.id,
-                        DeliveryStatus::Pending,
-                        None,
-                        Some(&e),
-                        Some(retry_at),
-                    )
-                    .await?;
+                record(store, &d, Pending, None, Some(&e), Some(retry_at)).await?;
                 warn!(
                     delivery = d.id,
                     to_domain = domain,

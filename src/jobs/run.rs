@@ -124,7 +124,6 @@ async fn run_inner(
         std::sync::Arc::new(cfg.clone()),
         store.clone(),
         std::sync::Arc::new(renderer),
-        date,
     )
     .await?;
     report.fill_counts(&store.counts(date).await?);

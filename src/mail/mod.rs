@@ -8,14 +8,18 @@ pub use message::{build_message, message_id};
 pub use smtp::SmtpSender;
 pub use transport::Mailer;
 
-/// A send that did not go through. Transient ones may succeed later (4xx, I/O, TLS, time-out);
-/// permanent ones will not for this recipient (5xx).
+/// A send that did not go through. Transient ones may succeed later (4xx, I/O, time-out);
+/// permanent ones will not for this recipient (a 5xx reply to RCPT or to the message);
+/// session ones will not for anyone until the operator acts (login refused, sender refused,
+/// no STARTTLS, a certificate that does not verify).
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     #[error("transient: {0}")]
     Transient(String),
     #[error("permanent: {0}")]
     Permanent(String),
+    #[error("{0}")]
+    Session(String),
     #[error("building the message: {0}")]
     Build(String),
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
 use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 use tracing::{debug, instrument};
@@ -58,13 +60,19 @@ impl SmtpSender {
         format!("{}:{}", self.cfg.host, self.cfg.port)
     }
 
+    /// Runs one step of setting up the session: a 5xx reply or a TLS failure there is a
+    /// session error (nobody can be sent to), anything else transient.
     async fn timed<T>(
         &self,
         what: &str,
         fut: impl Future<Output = Result<T, lettre::transport::smtp::Error>>,
     ) -> Result<T, MailError> {
         match tokio::time::timeout(self.cfg.timeout, fut).await {
-            Ok(r) => r.map_err(|e| classify(&self.server(), what, &e)),
+            Ok(r) => r.map_err(|e| match classify(&self.server(), what, &e) {
+                MailError::Permanent(m) => MailError::Session(m),
+                MailError::Transient(m) if e.is_tls() => MailError::Session(m),
+                other => other,
+            }),
             Err(_) => Err(MailError::Transient(format!(
                 "{}: no answer to {what} within {}",
                 self.server(),
@@ -117,6 +125,12 @@ impl SmtpSender {
             conn
         };
         if let (Some(user), Some(pass)) = (&self.cfg.username, &self.cfg.password) {
+            if !conn.is_encrypted() {
+                return Err(MailError::Session(format!(
+                    "{}: refusing to send the SMTP password over an unencrypted connection",
+                    self.server()
+                )));
+            }
             let creds = Credentials::new(user.clone(), pass.expose_secret().to_string());
             self.timed(
                 "AUTH",
@@ -136,15 +150,14 @@ impl SmtpSender {
     }
 
     /// Sends one message over the kept connection (connecting first if there is none).
-    /// Returns the server's reply to the message.
+    /// Returns the server's reply to the message. After any error the connection is dropped.
     pub async fn send(&mut self, envelope: &Envelope, bytes: &[u8]) -> Result<String, MailError> {
         let mut conn = match self.conn.take() {
             Some(c) if !c.has_broken() => c,
             _ => self.connect().await?,
         };
-        let result = tokio::time::timeout(self.cfg.timeout, conn.send(envelope, bytes)).await;
-        match result {
-            Ok(Ok(resp)) => {
+        match self.transaction(&mut conn, envelope, bytes).await {
+            Ok(resp) => {
                 self.conn = Some(conn);
                 Ok(format!(
                     "{} {}",
@@ -152,16 +165,75 @@ impl SmtpSender {
                     resp.message().collect::<Vec<_>>().join(" ")
                 ))
             }
-            Ok(Err(e)) => {
-                conn.abort().await;
-                Err(classify(&self.server(), "the message", &e))
+            Err(e) => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.abort()).await;
+                Err(e)
             }
-            Err(_) => Err(MailError::Transient(format!(
-                "{}: no answer to the message within {}",
-                self.server(),
-                humantime::format_duration(self.cfg.timeout)
-            ))),
         }
+    }
+
+    /// MAIL, RCPT, DATA and the message, each under the time-out. A 5xx to MAIL refuses the
+    /// sender (a session error); a 5xx to RCPT or to the message refuses this recipient.
+    async fn transaction(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        envelope: &Envelope,
+        bytes: &[u8],
+    ) -> Result<Response, MailError> {
+        let mut params = Vec::new();
+        let non_ascii = envelope
+            .to()
+            .iter()
+            .chain(envelope.from())
+            .any(|a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii());
+        if non_ascii {
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        if !bytes.is_ascii() {
+            if !conn.server_info().supports_feature(Extension::EightBitMime) {
+                return Err(MailError::Session(format!(
+                    "{}: the message is 8-bit but the server does not offer 8BITMIME",
+                    self.server()
+                )));
+            }
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let step = |what: &'static str| {
+            let server = self.server();
+            move |e: lettre::transport::smtp::Error| classify(&server, what, &e)
+        };
+        self.step(
+            "MAIL FROM",
+            conn.command(Mail::new(envelope.from().cloned(), params)),
+        )
+        .await?
+        .map_err(|e| match step("MAIL FROM")(e) {
+            MailError::Permanent(m) => MailError::Session(m),
+            other => other,
+        })?;
+        for to in envelope.to() {
+            self.step("RCPT TO", conn.command(Rcpt::new(to.clone(), vec![])))
+                .await?
+                .map_err(step("RCPT TO"))?;
+        }
+        self.step("DATA", conn.command(Data))
+            .await?
+            .map_err(step("DATA"))?;
+        self.step("the message", conn.message(bytes))
+            .await?
+            .map_err(step("the message"))
+    }
+
+    async fn step<T>(&self, what: &str, fut: impl Future<Output = T>) -> Result<T, MailError> {
+        tokio::time::timeout(self.cfg.timeout, fut)
+            .await
+            .map_err(|_| {
+                MailError::Transient(format!(
+                    "{}: no answer to {what} within {}",
+                    self.server(),
+                    humantime::format_duration(self.cfg.timeout)
+                ))
+            })
     }
 
     pub async fn close(&mut self) {

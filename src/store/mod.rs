@@ -84,6 +84,10 @@ pub struct Delivery {
     pub digest: Digest,
     pub attempts: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// What went wrong at the previous attempt, if any.
+    pub last_error: Option<String>,
+    /// This claim's token: only its holder may record the outcome.
+    pub claim_token: String,
 }
 
 /// How many deliveries of a date are in each state.

@@ -245,28 +245,25 @@ impl Store {
         Ok(inserted)
     }
 
-    /// Claims the next delivery of `date` that is pending, or whose sender's lease ran out
-    /// (it died mid-send), for `lease`.
-    pub async fn claim_next(
-        &self,
-        date: NaiveDate,
-        lease: Duration,
-    ) -> Result<Option<Delivery>, StoreError> {
+    /// Claims the next due delivery of any date: pending and due, or in flight with an expired
+    /// lease (its sender died). The claim holds for `lease` and carries a fresh token.
+    pub async fn claim_next(&self, lease: Duration) -> Result<Option<Delivery>, StoreError> {
         let now = Utc::now();
         let expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1));
+        let token = uuid::Uuid::new_v4().simple().to_string();
         let row = sqlx::query(
             "UPDATE deliveries
-                SET status = 'sending', lease_expires_at = ?, attempts = attempts + 1, updated_at = ?
+                SET status = 'sending', lease_expires_at = ?, claim_token = ?,
+                    attempts = attempts + 1, updated_at = ?
               WHERE id = (SELECT id FROM deliveries
-                           WHERE digest_date = ?
-                             AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
-                                  OR (status = 'sending' AND lease_expires_at < ?))
-                           ORDER BY id LIMIT 1)
-          RETURNING id, subscriber, digest_date, message_id, digest, attempts, created_at",
+                           WHERE (status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
+                              OR (status = 'sending' AND lease_expires_at < ?)
+                           ORDER BY digest_date, id LIMIT 1)
+          RETURNING id, subscriber, digest_date, message_id, digest, attempts, created_at, error",
         )
         .bind(expires)
+        .bind(&token)
         .bind(now)
-        .bind(date)
         .bind(now)
         .bind(now)
         .fetch_optional(&self.pool)
@@ -287,6 +284,8 @@ impl Store {
                 digest,
                 attempts: r.get(5),
                 created_at: r.get(6),
+                last_error: r.get(7),
+                claim_token: token.clone(),
             })
         })
         .transpose()
@@ -294,22 +293,24 @@ impl Store {
 
     /// Ends a claimed delivery: sent (with the server's reply), failed, skipped, or back to
     /// pending (a transient error) to be tried again no earlier than `retry_at`.
+    /// Returns false when the claim was no longer ours (our lease ran out and another sender
+    /// took the row over): then nothing is written, and the other sender records the outcome.
     pub async fn finish(
         &self,
-        id: i64,
+        d: &Delivery,
         status: DeliveryStatus,
         smtp_reply: Option<&str>,
         error: Option<&str>,
         retry_at: Option<chrono::DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let now = Utc::now();
         let sent_at = (status == DeliveryStatus::Sent).then_some(now);
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE deliveries
                 SET status = ?, smtp_reply = COALESCE(?, smtp_reply), error = ?,
-                    lease_expires_at = NULL, next_attempt_at = ?, updated_at = ?,
-                    sent_at = COALESCE(?, sent_at)
-              WHERE id = ?",
+                    lease_expires_at = NULL, claim_token = NULL, next_attempt_at = ?,
+                    updated_at = ?, sent_at = COALESCE(?, sent_at)
+              WHERE id = ? AND claim_token = ? AND status = 'sending'",
         )
         .bind(status.as_str())
         .bind(smtp_reply)
@@ -317,46 +318,61 @@ impl Store {
         .bind(retry_at)
         .bind(now)
         .bind(sent_at)
-        .bind(id)
+        .bind(d.id)
+        .bind(&d.claim_token)
         .execute(&self.pool)
         .await
         .map_err(q("finish delivery"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Hands a claimed delivery back untouched, as if never tried (the attempt is not
+    /// counted): for a run that stops before it could really try.
+    pub async fn release(&self, d: &Delivery, error: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries
+                SET status = 'pending', attempts = MAX(attempts - 1, 0), error = COALESCE(?, error),
+                    lease_expires_at = NULL, claim_token = NULL, updated_at = ?
+              WHERE id = ? AND claim_token = ? AND status = 'sending'",
+        )
+        .bind(error)
+        .bind(Utc::now())
+        .bind(d.id)
+        .bind(&d.claim_token)
+        .execute(&self.pool)
+        .await
+        .map_err(q("release delivery"))?;
         Ok(())
     }
 
     /// Extends the lease of a delivery we are sending; false when it is no longer ours.
-    pub async fn renew(&self, id: i64, lease: Duration) -> Result<bool, StoreError> {
+    pub async fn renew(&self, d: &Delivery, lease: Duration) -> Result<bool, StoreError> {
         let expires =
             Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1));
         let done = sqlx::query(
-            "UPDATE deliveries SET lease_expires_at = ? WHERE id = ? AND status = 'sending'",
+            "UPDATE deliveries SET lease_expires_at = ?
+              WHERE id = ? AND claim_token = ? AND status = 'sending'",
         )
         .bind(expires)
-        .bind(id)
+        .bind(d.id)
+        .bind(&d.claim_token)
         .execute(&self.pool)
         .await
         .map_err(q("renew lease"))?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// When something of `date` may next become claimable: the earliest retry time of a
-    /// pending row, or lease expiry of one in flight. `None` when nothing is left to do.
-    pub async fn next_wakeup(
-        &self,
-        date: NaiveDate,
-    ) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
+    /// When something may next become claimable: the earliest retry time of a pending row,
+    /// or lease expiry of one in flight. `None` when nothing is left to do.
+    pub async fn next_wakeup(&self) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
         let now = Utc::now();
         let row = sqlx::query(
             "SELECT MIN(t) FROM (
-                 SELECT COALESCE(next_attempt_at, ?) AS t FROM deliveries
-                  WHERE digest_date = ? AND status = 'pending'
+                 SELECT COALESCE(next_attempt_at, ?) AS t FROM deliveries WHERE status = 'pending'
                  UNION ALL
-                 SELECT lease_expires_at FROM deliveries
-                  WHERE digest_date = ? AND status = 'sending')",
+                 SELECT lease_expires_at FROM deliveries WHERE status = 'sending')",
         )
         .bind(now)
-        .bind(date)
-        .bind(date)
         .fetch_one(&self.pool)
         .await
         .map_err(q("next wake-up"))?;
