@@ -353,6 +353,7 @@ async fn hostile_feed_text_arrives_escaped_and_cannot_inject_headers() {
         "Agent text.\r\nBcc: victim@evil.example\r\n\r\n<b>bold</b> & more".into();
     items[2]["paper"]["githubRepo"] = "javascript:alert(document.cookie)".into();
     items[2]["paper"]["title"] = "Agent\r\nSubject: injected".into();
+    items[3]["paper"]["title"] = "Agent styles".into();
     items[3]["paper"]["projectPage"] =
         "https://example.org/p\"><img src=x onerror=alert(1)>".into();
     let hostile_ids: Vec<String> = items[..4]
