@@ -12,7 +12,10 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, TransportKind, redact_url};
 use crate::digest::DayList;
 use crate::domain::EmailAddress;
-use crate::jobs::{check_not_future, default_digest_date, deliver, run_date};
+use crate::jobs::{
+    RunOptions, RunOutcome, check_not_future, cli_deliver_options, default_digest_date, deliver,
+    run_date,
+};
 use crate::mail::SmtpSender;
 use crate::render::Renderer;
 use crate::source::HfSource;
@@ -189,9 +192,18 @@ async fn dispatch(cmd: Command, cfg: &Config, renderer: &Renderer) -> anyhow::Re
             let date = date_for(cfg, date, source_file.as_deref())?;
             let source = source_for(cfg, source_file)?;
             let store = open_store(cfg).await?;
-            let report = run_date(cfg, &store, &source, date, dry_run).await;
+            let opts = RunOptions {
+                dry_run,
+                final_try: true,
+                deliver: cli_deliver_options(cfg),
+                ..Default::default()
+            };
+            let outcome = run_date(cfg, &store, &source, date, opts).await;
             store.close().await;
-            let report = report?;
+            let report = match outcome? {
+                RunOutcome::Done(r) => r,
+                RunOutcome::NotYet(why) => anyhow::bail!("{why}"),
+            };
             if dry_run {
                 println!(
                     "{date}: {} papers, {} emails written to {} (dry run, nothing recorded), {} skipped",
@@ -316,6 +328,7 @@ async fn dispatch(cmd: Command, cfg: &Config, renderer: &Renderer) -> anyhow::Re
                 std::sync::Arc::new(cfg.clone()),
                 store.clone(),
                 std::sync::Arc::new(Renderer::new(&cfg.digest)?),
+                cli_deliver_options(cfg),
             )
             .await;
             let counts = store.counts(date).await;

@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::domain::{EmailAddress, Subscriber};
+use crate::jobs::schedule::Schedule;
 use crate::source::SourceOptions;
 use crate::topics::{Phrase, Topic};
 
@@ -36,6 +37,8 @@ pub struct ConfigError {
 struct RawSettings {
     source: RawSource,
     schedule: RawSchedule,
+    daemon: RawDaemon,
+    http: RawHttp,
     smtp: RawSmtp,
     delivery: RawDelivery,
     database: RawDatabase,
@@ -58,6 +61,7 @@ struct RawSource {
     retries: u32,
     #[serde(with = "humantime_serde")]
     retry_base: Duration,
+    lookback_days: u32,
 }
 
 impl Default for RawSource {
@@ -71,6 +75,7 @@ impl Default for RawSource {
             max_retry_wait: d.max_retry_wait,
             retries: d.retries,
             retry_base: d.retry_base,
+            lookback_days: 2,
         }
     }
 }
@@ -78,15 +83,47 @@ impl Default for RawSource {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawSchedule {
+    cron: String,
     timezone: String,
+    #[serde(with = "humantime_serde")]
+    catch_up_window: Duration,
+    #[serde(with = "humantime_serde")]
+    deadline: Duration,
+    #[serde(with = "humantime_serde")]
+    late_retry: Duration,
 }
 
 impl Default for RawSchedule {
     fn default() -> Self {
         Self {
+            cron: "0 0 8 * * Mon-Fri".into(),
             timezone: "UTC".into(),
+            catch_up_window: Duration::from_secs(12 * 3600),
+            deadline: Duration::from_secs(6 * 3600),
+            late_retry: Duration::from_secs(15 * 60),
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDaemon {
+    #[serde(with = "humantime_serde")]
+    grace_period: Duration,
+}
+
+impl Default for RawDaemon {
+    fn default() -> Self {
+        Self {
+            grace_period: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    listen: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +278,10 @@ struct RawSubscriber {
     topics: Vec<String>,
     #[serde(default)]
     send_empty: Option<bool>,
+    #[serde(default)]
+    deliver_at: String,
+    #[serde(default)]
+    timezone: String,
 }
 
 // ---------------------------------------------------------------- typed, validated
@@ -327,6 +368,17 @@ impl Default for DeliveryPolicy {
     }
 }
 
+/// How the daemon treats its ticks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulePolicy {
+    /// A missed tick younger than this is run at start-up or wake-up; older ones are skipped.
+    pub catch_up_window: Duration,
+    /// How long after its tick a date whose list is empty or unreachable is retried.
+    pub deadline: Duration,
+    /// How often it is retried until then.
+    pub late_retry: Duration,
+}
+
 /// Where and when the operator is told that something went wrong.
 #[derive(Debug, Clone)]
 pub struct AlertsConfig {
@@ -341,6 +393,13 @@ pub struct Config {
     pub source: SourceOptions,
     pub digest_day: DigestDay,
     pub timezone: chrono_tz::Tz,
+    /// Earlier lists re-read by each plan for papers that arrived late.
+    pub lookback_days: u32,
+    pub schedule: Schedule,
+    pub schedule_policy: SchedulePolicy,
+    pub grace_period: Duration,
+    /// Where the optional HTTP listener (health, metrics) listens.
+    pub http_listen: Option<std::net::SocketAddr>,
     pub smtp: SmtpConfig,
     pub transport: TransportKind,
     pub outbox_dir: PathBuf,
@@ -445,6 +504,21 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
     });
 
     let smtp = validate_smtp(raw.smtp, &mut problems);
+    let schedule = Schedule::parse(&raw.schedule.cron, timezone, digest_day).unwrap_or_else(|e| {
+        problems.push(format!("schedule.cron: {e}"));
+        Schedule::parse("0 0 8 * * *", timezone, digest_day).expect("a valid literal")
+    });
+    let http_listen = match raw.http.listen.trim() {
+        "" => None,
+        l => l
+            .parse()
+            .map_err(|e| {
+                problems.push(format!(
+                    "http.listen: {l:?} is not an address:port like \"127.0.0.1:9310\": {e}"
+                ))
+            })
+            .ok(),
+    };
 
     let transport = match raw.delivery.transport.as_str() {
         "smtp" => TransportKind::Smtp,
@@ -595,12 +669,41 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
                 ));
             }
         }
+        let deliver_at = match (s.deliver_at.trim(), s.timezone.trim()) {
+            ("", "") => None,
+            ("", _) => {
+                problems.push(format!("{key}.timezone: set only together with deliver_at"));
+                None
+            }
+            (at, zone) => {
+                let time = chrono::NaiveTime::parse_from_str(at, "%H:%M")
+                    .map_err(|_| {
+                        problems.push(format!(
+                            "{key}.deliver_at: {at:?} is not a time like \"07:30\""
+                        ))
+                    })
+                    .ok();
+                let zone = if zone.is_empty() {
+                    Some(timezone)
+                } else {
+                    chrono_tz::Tz::from_str(zone)
+                        .map_err(|_| {
+                            problems.push(format!(
+                                "{key}.timezone: {zone:?} is not an IANA time zone name"
+                            ))
+                        })
+                        .ok()
+                };
+                time.zip(zone)
+            }
+        };
         let name = s.name.trim();
         subscribers.push(Subscriber {
             email,
             name: (!name.is_empty()).then(|| name.to_string()),
             topics: s.topics,
             send_empty: s.send_empty.unwrap_or(digest.send_empty),
+            deliver_at,
         });
     }
 
@@ -619,6 +722,15 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
         },
         digest_day,
         timezone,
+        lookback_days: raw.source.lookback_days,
+        schedule,
+        schedule_policy: SchedulePolicy {
+            catch_up_window: raw.schedule.catch_up_window,
+            deadline: raw.schedule.deadline,
+            late_retry: raw.schedule.late_retry.max(Duration::from_secs(1)),
+        },
+        grace_period: raw.daemon.grace_period,
+        http_listen,
         smtp,
         transport,
         outbox_dir: PathBuf::from(raw.delivery.outbox_dir.trim()),

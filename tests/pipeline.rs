@@ -527,7 +527,11 @@ async fn long_days_are_read_page_by_page_and_429_is_waited_out() {
     let out = pb.run(&["send", "--date", "2026-04-10"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("230 papers"), "{}", out.stdout);
-    let reqs = api.requests();
+    let reqs: Vec<String> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("date=2026-04-10"))
+        .collect();
     assert_eq!(reqs.len(), 4, "429, then pages 0, 1, 2: {reqs:?}");
     assert!(reqs.iter().all(|r| r.contains("limit=100")), "{reqs:?}");
     assert!(reqs[3].contains("p=2"), "{reqs:?}");

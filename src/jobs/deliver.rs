@@ -13,6 +13,7 @@ use anyhow::Context;
 use backon::BackoffBuilder;
 use chrono::Utc;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{Config, DeliveryPolicy};
@@ -61,7 +62,20 @@ pub fn backoff(p: &DeliveryPolicy, attempts: u32) -> Duration {
         .unwrap_or(p.retry_max)
 }
 
+/// When a delivery pass ends, and how it stops early.
+#[derive(Clone, Default)]
+pub struct DeliverOptions {
+    /// Return once nothing is due within this long (rows waiting for a subscriber's own
+    /// delivery time stay pending for a later pass); `None` waits for everything.
+    pub horizon: Option<Duration>,
+    /// Cancelled: claim nothing more (finish what is in flight).
+    pub stop: CancellationToken,
+    /// Cancelled: abandon the message in flight, handing its row back untouched.
+    pub hard_stop: CancellationToken,
+}
+
 struct Shared {
+    opts: DeliverOptions,
     cfg: Arc<Config>,
     store: Store,
     renderer: Arc<Renderer>,
@@ -71,7 +85,8 @@ struct Shared {
 }
 
 /// Sends every delivery that is or becomes due, whatever its date (a run also finishes what an
-/// interrupted one left), and returns when none is pending or in flight any more. A
+/// interrupted one left), and returns when none is pending or in flight any more (or, with a
+/// horizon, none falls due within it; or when stopped). A
 /// recipient's SMTP error is recorded on its row and does not stop the others; a template
 /// error or a session error (login or sender refused) stops the run and leaves the row
 /// pending. Returns how many were sent by this call.
@@ -79,6 +94,7 @@ pub async fn deliver(
     cfg: Arc<Config>,
     store: Store,
     renderer: Arc<Renderer>,
+    opts: DeliverOptions,
 ) -> anyhow::Result<u64> {
     let workers = cfg.delivery.concurrency;
     let shared = Arc::new(Shared {
@@ -91,6 +107,7 @@ pub async fn deliver(
         cfg,
         store,
         renderer,
+        opts,
         abort: AtomicBool::new(false),
     });
     let mut set = tokio::task::JoinSet::new();
@@ -122,7 +139,7 @@ pub async fn deliver(
 async fn worker(sh: Arc<Shared>, mut mailer: Mailer) -> anyhow::Result<u64> {
     let mut sent = 0;
     let result = async {
-        while !sh.abort.load(Ordering::SeqCst) {
+        while !sh.abort.load(Ordering::SeqCst) && !sh.opts.stop.is_cancelled() {
             match sh.store.claim_next(sh.cfg.delivery.lease).await? {
                 Some(d) => {
                     if process(&sh, &mut mailer, d).await? {
@@ -132,12 +149,16 @@ async fn worker(sh: Arc<Shared>, mut mailer: Mailer) -> anyhow::Result<u64> {
                 None => match sh.store.next_wakeup().await? {
                     None => break,
                     Some(at) => {
+                        let until = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                        if sh.opts.horizon.is_some_and(|h| until > h) {
+                            break;
+                        }
                         // Wait for a retry to fall due or a sibling's message to finish.
-                        let wait = (at - Utc::now())
-                            .to_std()
-                            .unwrap_or(Duration::ZERO)
-                            .clamp(Duration::from_millis(20), Duration::from_secs(1));
-                        tokio::time::sleep(wait).await;
+                        let wait = until.clamp(Duration::from_millis(20), Duration::from_secs(1));
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = sh.opts.stop.cancelled() => break,
+                        }
                     }
                 },
             }
@@ -218,7 +239,15 @@ async fn process(sh: &Shared, mailer: &mut Mailer, d: Delivery) -> anyhow::Resul
         return Ok(false);
     }
     let domain = sub.email.domain();
-    match mailer.send(&msg).await {
+    let sent = tokio::select! {
+        r = mailer.send(&msg) => r,
+        _ = sh.opts.hard_stop.cancelled() => {
+            store.release(&d, Some("stopped while sending; the message may have gone out")).await?;
+            warn!(delivery = d.id, "stopping: the message in flight was abandoned; its delivery stays pending");
+            return Ok(false);
+        }
+    };
+    match sent {
         Ok(reply) => {
             record(store, &d, Sent, Some(&reply), None, None).await?;
             info!(delivery = d.id, to_domain = domain, message_id = %d.message_id, "sent");

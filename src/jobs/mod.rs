@@ -4,10 +4,11 @@ pub mod alerts;
 mod deliver;
 mod plan;
 mod run;
+pub mod schedule;
 
-pub use deliver::{backoff, deliver};
+pub use deliver::{DeliverOptions, backoff, deliver};
 pub use plan::{PlanOutcome, plan};
-pub use run::run_date;
+pub use run::{RunOptions, RunOutcome, cli_deliver_options, run_date};
 
 use chrono::{NaiveDate, Utc};
 
@@ -19,6 +20,8 @@ use crate::source::FetchError;
 pub struct RunReport {
     pub digest_date: Option<NaiveDate>,
     pub papers_fetched: usize,
+    /// Papers of earlier lists that arrived after those lists were read.
+    pub late_papers: usize,
     pub subscribers: usize,
     pub planned: u64,
     pub sent: i64,

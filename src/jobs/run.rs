@@ -1,47 +1,103 @@
-//! One run of a digest date: plan, then deliver (or, for a dry run, render to the outbox).
+//! One run of a digest date: plan, then deliver (or, for a dry run, render to the outbox),
+//! recorded in the runs table, with alerts for the operator.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use tracing::info;
 
 use super::alerts::{AlertKind, alert};
-use super::{RunReport, deliver, plan};
+use super::{DeliverOptions, RunReport, deliver, plan};
 use crate::config::Config;
 use crate::mail::{Mailer, build_message};
 use crate::render::Renderer;
 use crate::source::{FetchError, HfSource};
-use crate::store::{DeliveryStatus, Store};
+use crate::store::{DeliveryStatus, RunRecord, Store};
 
-/// Runs `date` and tells the operator when it failed or too many of its deliveries did.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Render into the outbox and record nothing.
+    pub dry_run: bool,
+    /// The schedule tick this run is for, if any.
+    pub tick_at: Option<DateTime<Utc>>,
+    /// The last try for this date (a manual run, or the deadline has come): an empty list or a
+    /// failing source is given up on, recorded and alerted. Before that, the run reports
+    /// `NotYet` and records nothing, so that it can be tried again.
+    pub final_try: bool,
+    pub deliver: DeliverOptions,
+}
+
+pub enum RunOutcome {
+    Done(RunReport),
+    /// The list is empty on a weekday, or the source failed: try again later.
+    NotYet(String),
+}
+
+fn is_weekend(date: NaiveDate) -> bool {
+    date.weekday().number_from_monday() > 5
+}
+
+/// Runs `date`: records it, and tells the operator when it failed or too many of its
+/// deliveries did.
 pub async fn run_date(
     cfg: &Config,
     store: &Store,
     source: &HfSource,
     date: NaiveDate,
-    dry_run: bool,
-) -> anyhow::Result<RunReport> {
-    let result = run_inner(cfg, store, source, date, dry_run).await;
+    opts: RunOptions,
+) -> anyhow::Result<RunOutcome> {
+    if !opts.dry_run {
+        store.start_run(date, opts.tick_at).await?;
+    }
+    let result = run_inner(cfg, store, source, date, &opts).await;
+    let record = |status: &str, r: &RunReport, error: Option<String>| RunRecord {
+        digest_date: date,
+        status: status.to_string(),
+        papers: r.papers_fetched as i64,
+        sent: r.sent,
+        skipped: r.skipped,
+        failed: r.failed,
+        deferred: r.deferred,
+        error,
+        ..Default::default()
+    };
     match &result {
         Err(e) => {
-            let unparseable = e.chain().any(|c| {
-                matches!(
-                    c.downcast_ref::<FetchError>(),
-                    Some(FetchError::Parse { .. })
-                )
-            });
-            let (kind, summary) = if unparseable {
-                (
-                    AlertKind::SourceUnparseable,
-                    format!("the Daily Papers answer for {date} no longer parses"),
-                )
+            if opts.final_try || !is_transient(e) {
+                if !opts.dry_run {
+                    let r = record("failed", &RunReport::default(), Some(format!("{e:#}")));
+                    store.finish_run(&r).await?;
+                }
+                let unparseable = e.chain().any(|c| {
+                    matches!(
+                        c.downcast_ref::<FetchError>(),
+                        Some(FetchError::Parse { .. })
+                    )
+                });
+                let (kind, summary) = if unparseable {
+                    (
+                        AlertKind::SourceUnparseable,
+                        format!("the Daily Papers answer for {date} no longer parses"),
+                    )
+                } else {
+                    (AlertKind::RunFailed, format!("the run of {date} failed"))
+                };
+                alert(cfg, store, kind, &summary, &format!("{e:#}")).await;
             } else {
-                (AlertKind::RunFailed, format!("the run of {date} failed"))
-            };
-            alert(cfg, store, kind, &summary, &format!("{e:#}")).await;
+                return Ok(RunOutcome::NotYet(format!("{e:#}")));
+            }
         }
-        Ok(r) if !dry_run => {
+        Ok(RunOutcome::NotYet(_)) => {}
+        Ok(RunOutcome::Done(r)) if !opts.dry_run => {
+            let status = if r.papers_fetched == 0 && r.late_papers == 0 {
+                "skipped"
+            } else {
+                "done"
+            };
+            store.finish_run(&record(status, r, None)).await?;
             let done = r.sent + r.failed;
             if r.failed > 0 && r.failed as f64 > cfg.alerts.failure_ratio * done as f64 {
                 let summary = format!("{} of {done} deliveries of {date} failed", r.failed);
@@ -53,21 +109,29 @@ pub async fn run_date(
                 );
                 alert(cfg, store, AlertKind::FailureRatio, &summary, &details).await;
             }
-            if r.papers_fetched == 0 && date.weekday().number_from_monday() <= 5 {
+            if r.papers_fetched == 0 && !is_weekend(date) {
                 let summary = format!("the Daily Papers list of {date}, a weekday, is empty");
                 alert(
                     cfg,
                     store,
                     AlertKind::EmptyList,
                     &summary,
-                    "No digest was sent.",
+                    "No digest was sent for it.",
                 )
                 .await;
             }
         }
-        Ok(_) => {}
+        Ok(RunOutcome::Done(_)) => {}
     }
     result
+}
+
+/// Errors worth another try before the deadline: the source's.
+fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<FetchError>()
+            .is_some_and(FetchError::is_transient)
+    })
 }
 
 async fn run_inner(
@@ -75,22 +139,27 @@ async fn run_inner(
     store: &Store,
     source: &HfSource,
     date: NaiveDate,
-    dry_run: bool,
-) -> anyhow::Result<RunReport> {
+    opts: &RunOptions,
+) -> anyhow::Result<RunOutcome> {
     let renderer = Renderer::new(&cfg.digest)?;
-    let planned = plan(cfg, store, source, date, !dry_run).await?;
+    let planned = plan(cfg, store, source, date, !opts.dry_run).await?;
+    if planned.papers.is_empty() && !opts.final_try && !is_weekend(date) {
+        return Ok(RunOutcome::NotYet(format!(
+            "the list of {date} is still empty"
+        )));
+    }
     let mut report = RunReport {
         digest_date: Some(date),
         papers_fetched: planned.papers.len(),
+        late_papers: planned.late.len(),
         subscribers: cfg.subscribers.len(),
         planned: planned.inserted,
         ..Default::default()
     };
-    if dry_run {
+    if opts.dry_run {
         let mut outbox = Mailer::outbox(cfg.outbox_dir.clone());
         let papers: HashMap<_, _> = planned
-            .papers
-            .iter()
+            .all_papers()
             .map(|p| (p.id.clone(), p.clone()))
             .collect();
         for d in &planned.new {
@@ -118,18 +187,20 @@ async fn run_inner(
             outbox = %cfg.outbox_dir.display(),
             "dry run finished: emails written to the outbox, nothing recorded"
         );
-        return Ok(report);
+        return Ok(RunOutcome::Done(report));
     }
     report.sent_now = deliver(
-        std::sync::Arc::new(cfg.clone()),
+        Arc::new(cfg.clone()),
         store.clone(),
-        std::sync::Arc::new(renderer),
+        Arc::new(renderer),
+        opts.deliver.clone(),
     )
     .await?;
     report.fill_counts(&store.counts(date).await?);
     info!(
         digest_date = %date,
         papers_fetched = report.papers_fetched,
+        late_papers = report.late_papers,
         subscribers = report.subscribers,
         planned = report.planned,
         sent = report.sent,
@@ -139,5 +210,14 @@ async fn run_inner(
         deferred = report.deferred,
         "run finished"
     );
-    Ok(report)
+    Ok(RunOutcome::Done(report))
+}
+
+/// A delivery pass of the command line: it waits for retries (up to twice `retry_max`), not
+/// for subscribers whose own delivery time is later.
+pub fn cli_deliver_options(cfg: &Config) -> DeliverOptions {
+    DeliverOptions {
+        horizon: Some(cfg.delivery.retry_max * 2 + Duration::from_secs(1)),
+        ..Default::default()
+    }
 }

@@ -94,6 +94,11 @@ impl HfSource {
         }
     }
 
+    /// Whether each date has its own list (not one saved file answering every date).
+    pub fn has_dated_lists(&self) -> bool {
+        !matches!(self.origin, Origin::File(_))
+    }
+
     /// The whole list of `date`, in the API's order, each paper once.
     #[instrument(skip(self), fields(digest_date = %date))]
     pub async fn fetch_day(&self, date: NaiveDate) -> Result<Vec<Paper>, FetchError> {

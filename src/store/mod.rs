@@ -72,6 +72,8 @@ pub struct NewDelivery {
     pub digest: Digest,
     pub status: DeliveryStatus,
     pub note: Option<String>,
+    /// Not to be sent before this (the subscriber's own delivery time).
+    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A claimed delivery, ready to render and send.
@@ -125,4 +127,22 @@ pub struct HistoryRow {
     pub error: Option<String>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A run of one digest date.
+#[derive(Debug, Clone, Default)]
+pub struct RunRecord {
+    pub digest_date: chrono::NaiveDate,
+    pub tick_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// running, done, skipped or failed.
+    pub status: String,
+    pub attempts: i64,
+    pub papers: i64,
+    pub sent: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    pub deferred: i64,
+    pub error: Option<String>,
 }

@@ -9,8 +9,8 @@ use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use super::{
-    Delivery, DeliveryStatus, HistoryFilter, HistoryRow, NewDelivery, SentPairs, StatusCounts,
-    StoreError,
+    Delivery, DeliveryStatus, HistoryFilter, HistoryRow, NewDelivery, RunRecord, SentPairs,
+    StatusCounts, StoreError,
 };
 use crate::digest::Digest;
 use crate::domain::{ArxivId, Paper};
@@ -65,8 +65,14 @@ impl Store {
 
     /// Stores the papers of a day (updating ones already known) and replaces that day's list.
     pub async fn save_day(&self, date: NaiveDate, papers: &[Paper]) -> Result<(), StoreError> {
+        self.upsert_papers(papers).await?;
+        self.replace_list(date, papers).await
+    }
+
+    /// Stores papers, updating the ones already known (upvotes rise during the day).
+    pub async fn upsert_papers(&self, papers: &[Paper]) -> Result<(), StoreError> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await.map_err(q("begin save_day"))?;
+        let mut tx = self.pool.begin().await.map_err(q("begin upsert papers"))?;
         for p in papers {
             let data = serde_json::to_string(p).map_err(|e| StoreError::Corrupt {
                 what: "paper to JSON",
@@ -84,6 +90,13 @@ impl Store {
             .await
             .map_err(q("upsert paper"))?;
         }
+        tx.commit().await.map_err(q("commit upsert papers"))
+    }
+
+    /// Replaces the stored list of `date` (its papers must be stored).
+    pub async fn replace_list(&self, date: NaiveDate, papers: &[Paper]) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await.map_err(q("begin replace list"))?;
         sqlx::query("DELETE FROM daily_list WHERE digest_date = ?")
             .bind(date)
             .execute(&mut *tx)
@@ -102,7 +115,111 @@ impl Store {
             .await
             .map_err(q("insert daily list"))?;
         }
-        tx.commit().await.map_err(q("commit save_day"))
+        tx.commit().await.map_err(q("commit replace list"))
+    }
+
+    /// The ids of the stored list of `date` (empty when it was never fetched).
+    pub async fn list_ids(
+        &self,
+        date: NaiveDate,
+    ) -> Result<std::collections::HashSet<ArxivId>, StoreError> {
+        let rows = sqlx::query("SELECT arxiv_id FROM daily_list WHERE digest_date = ?")
+            .bind(date)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("select list"))?;
+        rows.into_iter()
+            .map(|r| {
+                ArxivId::parse(&r.get::<String, _>(0)).map_err(|message| StoreError::Corrupt {
+                    what: "daily_list.arxiv_id",
+                    message,
+                })
+            })
+            .collect()
+    }
+
+    /// Records that a run of `date` starts (again).
+    pub async fn start_run(
+        &self,
+        date: NaiveDate,
+        tick_at: Option<chrono::DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO runs (digest_date, tick_at, started_at, status) VALUES (?, ?, ?, 'running')
+             ON CONFLICT (digest_date) DO UPDATE SET
+                 tick_at = COALESCE(excluded.tick_at, runs.tick_at), started_at = excluded.started_at,
+                 finished_at = NULL, status = 'running', attempts = runs.attempts + 1, error = NULL",
+        )
+        .bind(date)
+        .bind(tick_at)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await
+        .map_err(q("start run"))?;
+        Ok(())
+    }
+
+    /// Records how a run of `date` ended.
+    pub async fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE runs SET finished_at = ?, status = ?, papers = ?, sent = ?, skipped = ?,
+                    failed = ?, deferred = ?, error = ?
+              WHERE digest_date = ?",
+        )
+        .bind(Utc::now())
+        .bind(&run.status)
+        .bind(run.papers)
+        .bind(run.sent)
+        .bind(run.skipped)
+        .bind(run.failed)
+        .bind(run.deferred)
+        .bind(&run.error)
+        .bind(run.digest_date)
+        .execute(&self.pool)
+        .await
+        .map_err(q("finish run"))?;
+        Ok(())
+    }
+
+    /// The run of `date`, if any.
+    pub async fn run(&self, date: NaiveDate) -> Result<Option<RunRecord>, StoreError> {
+        Ok(self.runs(Some(date), 1).await?.into_iter().next())
+    }
+
+    /// The latest runs, newest digest date first.
+    pub async fn runs(
+        &self,
+        date: Option<NaiveDate>,
+        limit: i64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT digest_date, tick_at, started_at, finished_at, status, attempts, papers, sent,
+                    skipped, failed, deferred, error
+               FROM runs WHERE (?1 IS NULL OR digest_date = ?1)
+              ORDER BY digest_date DESC LIMIT ?2",
+        )
+        .bind(date)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("select runs"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RunRecord {
+                digest_date: r.get(0),
+                tick_at: r.get(1),
+                started_at: r.get(2),
+                finished_at: r.get(3),
+                status: r.get(4),
+                attempts: r.get(5),
+                papers: r.get(6),
+                sent: r.get(7),
+                skipped: r.get(8),
+                failed: r.get(9),
+                deferred: r.get(10),
+                error: r.get(11),
+            })
+            .collect())
     }
 
     /// Papers by id, as last fetched.
@@ -182,6 +299,32 @@ impl Store {
         Ok(out)
     }
 
+    /// For `papers` (not of `date`'s list): which subscribers already have them from a date
+    /// other than `date`.
+    pub async fn sent_pairs_of(
+        &self,
+        papers: &[Paper],
+        date: NaiveDate,
+    ) -> Result<SentPairs, StoreError> {
+        let mut out = SentPairs::new();
+        for p in papers {
+            let rows = sqlx::query(
+                "SELECT dp.subscriber FROM delivery_papers dp JOIN deliveries d ON d.id = dp.delivery_id
+                  WHERE dp.arxiv_id = ? AND d.digest_date <> ?
+                    AND d.status IN ('pending', 'sending', 'sent')",
+            )
+            .bind(p.id.as_str())
+            .bind(date)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("select sent pairs of papers"))?;
+            for r in rows {
+                out.insert((r.get(0), p.id.clone()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Subscribers that already have a delivery row for `date`.
     pub async fn planned_subscribers(
         &self,
@@ -208,8 +351,8 @@ impl Store {
             })?;
             let row = sqlx::query(
                 "INSERT INTO deliveries (subscriber, digest_date, status, message_id, digest,
-                     paper_count, error, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     paper_count, error, next_attempt_at, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (subscriber, digest_date) DO NOTHING
                  RETURNING id",
             )
@@ -220,7 +363,8 @@ impl Store {
             .bind(digest)
             .bind(d.digest.paper_count() as i64)
             .bind(&d.note)
-            .bind(now)
+            .bind(d.not_before)
+            .bind(d.not_before.unwrap_or(now))
             .bind(now)
             .fetch_optional(&mut *tx)
             .await
