@@ -10,13 +10,17 @@ use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, TransportKind, redact_url};
+use crate::daemon::Daemon;
 use crate::digest::DayList;
 use crate::domain::EmailAddress;
+use crate::domain::Subscriber;
 use crate::jobs::{
     RunOptions, RunOutcome, check_not_future, cli_deliver_options, default_digest_date, deliver,
     run_date,
 };
+use crate::mail::Mailer;
 use crate::mail::SmtpSender;
+use crate::render::Rendered;
 use crate::render::Renderer;
 use crate::source::HfSource;
 use crate::store::{DeliveryStatus, HistoryFilter, Store};
@@ -45,6 +49,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run as a service: send each scheduled digest, catch up a missed one, reload the config
+    /// on SIGHUP, stop gracefully on SIGTERM
+    Run,
+    /// The next scheduled tick, the latest runs, and the deliveries pending or failed
+    Status,
     /// Fetch a day's papers and send every subscriber's digest now (once per subscriber and
     /// date: running it again sends only what is still due)
     Send {
@@ -57,6 +66,13 @@ pub enum Command {
         /// Read the day's list from this saved API response instead of the network
         #[arg(long)]
         source_file: Option<PathBuf>,
+        /// Send a test: the digest of one subscriber (--subscriber, or the first configured)
+        /// goes to this address only, and nothing is recorded
+        #[arg(long, value_name = "ADDRESS")]
+        to: Option<String>,
+        /// With --to: whose digest to send
+        #[arg(long, requires = "to")]
+        subscriber: Option<String>,
     },
     /// Render one subscriber's digest to an HTML file (or stdout) without sending anything
     Preview {
@@ -126,7 +142,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    let result = rt.block_on(dispatch(cli.command, &cfg, &renderer));
+    let result = rt.block_on(dispatch(cli.command, cli.config, cfg, &renderer));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -182,12 +198,141 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
         .with_context(|| format!("database {}", redact_url(&cfg.database_url)))
 }
 
-async fn dispatch(cmd: Command, cfg: &Config, renderer: &Renderer) -> anyhow::Result<ExitCode> {
+/// The subscriber named by `who` (any case), or an error naming the config.
+fn find_subscriber<'a>(cfg: &'a Config, who: &str) -> anyhow::Result<&'a Subscriber> {
+    let email = EmailAddress::parse(who).map_err(anyhow::Error::msg)?;
+    cfg.subscribers
+        .iter()
+        .find(|s| s.email.key().eq_ignore_ascii_case(&email.key()))
+        .with_context(|| format!("{who} is not a subscriber in {}", cfg.origin))
+}
+
+/// One subscriber's digest of `date` as it would go out now (papers already sent to them
+/// left out), without recording anything.
+async fn render_one(
+    cfg: &Config,
+    renderer: &Renderer,
+    source: &HfSource,
+    sub: &Subscriber,
+    date: NaiveDate,
+) -> anyhow::Result<(Rendered, usize)> {
+    let papers = source.fetch_day(date).await?;
+    let store = open_store(cfg).await?;
+    let sent: HashSet<_> = store
+        .sent_pairs_for(&sub.email.key(), date, &papers)
+        .await?;
+    store.close().await;
+    let digest = DayList::new(&papers).select(sub, &cfg.topics, &sent);
+    let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
+    Ok((
+        renderer.render(sub, date, &digest, &by_id)?,
+        digest.paper_count(),
+    ))
+}
+
+async fn dispatch(
+    cmd: Command,
+    config_path: Option<PathBuf>,
+    cfg: Config,
+    renderer: &Renderer,
+) -> anyhow::Result<ExitCode> {
+    let cfg = &cfg;
     match cmd {
+        Command::Run => {
+            let daemon = Daemon::new(config_path, cfg.clone()).await?;
+            daemon.run().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status => {
+            let now = Utc::now();
+            match cfg.schedule.next_after(now) {
+                Some(t) => println!(
+                    "next tick: {} ({}, {}), digest of {}",
+                    t.with_timezone(&cfg.timezone)
+                        .format("%a %Y-%m-%d %H:%M:%S %Z"),
+                    cfg.schedule.pattern(),
+                    cfg.timezone,
+                    cfg.schedule.digest_date(t)
+                ),
+                None => println!("next tick: never ({})", cfg.schedule.pattern()),
+            }
+            let store = open_store(cfg).await?;
+            let runs = store.runs(None, 10).await?;
+            let totals = store.counts_all().await?;
+            store.close().await;
+            if runs.is_empty() {
+                println!("no runs yet");
+            }
+            for r in runs {
+                println!(
+                    "run {}: {:<7} started {}{}  papers={} sent={} skipped={} failed={} deferred={}{}",
+                    r.digest_date,
+                    r.status,
+                    r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    r.finished_at
+                        .map(|f| format!(", finished {}", f.format("%H:%M:%S")))
+                        .unwrap_or_default(),
+                    r.papers,
+                    r.sent,
+                    r.skipped,
+                    r.failed,
+                    r.deferred,
+                    r.error
+                        .map(|e| format!("\n    error: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+            println!(
+                "deliveries: {} pending, {} sending, {} failed, {} sent, {} skipped",
+                totals.pending, totals.sending, totals.failed, totals.sent, totals.skipped
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Send {
+            date,
+            source_file,
+            to: Some(to),
+            subscriber,
+            ..
+        } => {
+            let date = date_for(cfg, date, source_file.as_deref())?;
+            let sub = match &subscriber {
+                Some(s) => find_subscriber(cfg, s)?.clone(),
+                None => cfg
+                    .subscribers
+                    .first()
+                    .context("no subscriber in the config to take topics from")?
+                    .clone(),
+            };
+            let to = EmailAddress::parse(&to).map_err(anyhow::Error::msg)?;
+            let source = source_for(cfg, source_file)?;
+            let (rendered, n) = render_one(cfg, renderer, &source, &sub, date).await?;
+            let test = Subscriber {
+                email: to.clone(),
+                name: None,
+                ..sub.clone()
+            };
+            let mid = crate::mail::message_id(
+                &format!("test:{}", to.key()),
+                date,
+                cfg.smtp.from.email.domain(),
+            );
+            let msg = crate::mail::build_message(&cfg.smtp, &test, &mid, &rendered)?;
+            let mut mailer = Mailer::from_config(cfg)?;
+            let reply = mailer.send(&msg).await;
+            mailer.close().await;
+            let reply = reply?;
+            println!(
+                "{date}: test digest ({n} papers, as for {}) sent to {to}: {reply}",
+                sub.email
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Send {
             date,
             dry_run,
             source_file,
+            ..
         } => {
             let date = date_for(cfg, date, source_file.as_deref())?;
             let source = source_for(cfg, source_file)?;
@@ -237,25 +382,13 @@ async fn dispatch(cmd: Command, cfg: &Config, renderer: &Renderer) -> anyhow::Re
             source_file,
         } => {
             let date = date_for(cfg, date, source_file.as_deref())?;
-            let email = EmailAddress::parse(&subscriber).map_err(anyhow::Error::msg)?;
-            let sub = cfg
-                .subscribers
-                .iter()
-                .find(|s| s.email.key().eq_ignore_ascii_case(&email.key()))
-                .with_context(|| format!("{subscriber} is not a subscriber in {}", cfg.origin))?;
+            let sub = find_subscriber(cfg, &subscriber)?;
             let source = source_for(cfg, source_file)?;
-            let papers = source.fetch_day(date).await?;
-            let store = open_store(cfg).await?;
-            let key = sub.email.key();
-            let sent: HashSet<_> = store.sent_pairs_for(&key, date, &papers).await?;
-            store.close().await;
-            let digest = DayList::new(&papers).select(sub, &cfg.topics, &sent);
-            let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
-            let r = renderer.render(sub, date, &digest, &by_id)?;
+            let (r, count) = render_one(cfg, renderer, &source, sub, date).await?;
             eprintln!("Subject: {}", r.subject);
             eprintln!(
                 "{} papers; HTML part {} bytes, text part {} bytes",
-                digest.paper_count(),
+                count,
                 r.html.len(),
                 r.text.len()
             );

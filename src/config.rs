@@ -677,6 +677,7 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
             }
             (at, zone) => {
                 let time = chrono::NaiveTime::parse_from_str(at, "%H:%M")
+                    .or_else(|_| chrono::NaiveTime::parse_from_str(at, "%H:%M:%S"))
                     .map_err(|_| {
                         problems.push(format!(
                             "{key}.deliver_at: {at:?} is not a time like \"07:30\""

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod digest;
 pub mod domain;
 pub mod jobs;

@@ -64,6 +64,10 @@ pub async fn plan(
                         late_lists.push((day, list));
                     }
                 }
+                // A directory of saved lists need not hold every earlier day.
+                Err(e @ crate::source::FetchError::File { .. }) => {
+                    tracing::debug!(day = %day, error = %e, "no earlier list to re-read")
+                }
                 Err(e) => warn!(day = %day, error = %e, "an earlier list could not be re-read"),
             }
         }

@@ -622,9 +622,19 @@ impl Store {
             .collect()
     }
 
+    /// How many deliveries of every date are in each state.
+    pub async fn counts_all(&self) -> Result<StatusCounts, StoreError> {
+        self.counts_where(None).await
+    }
+
     pub async fn counts(&self, date: NaiveDate) -> Result<StatusCounts, StoreError> {
+        self.counts_where(Some(date)).await
+    }
+
+    async fn counts_where(&self, date: Option<NaiveDate>) -> Result<StatusCounts, StoreError> {
         let rows = sqlx::query(
-            "SELECT status, COUNT(*) FROM deliveries WHERE digest_date = ? GROUP BY status",
+            "SELECT status, COUNT(*) FROM deliveries WHERE (?1 IS NULL OR digest_date = ?1)
+              GROUP BY status",
         )
         .bind(date)
         .fetch_all(&self.pool)
