@@ -91,11 +91,15 @@ struct RawSchedule {
     deadline: Duration,
     #[serde(with = "humantime_serde")]
     late_retry: Duration,
+    workdays: Vec<String>,
 }
 
 impl Default for RawSchedule {
     fn default() -> Self {
         Self {
+            workdays: ["Mon", "Tue", "Wed", "Thu", "Fri"]
+                .map(String::from)
+                .to_vec(),
             cron: "0 0 8 * * Mon-Fri".into(),
             timezone: "UTC".into(),
             catch_up_window: Duration::from_secs(12 * 3600),
@@ -377,6 +381,15 @@ pub struct SchedulePolicy {
     pub deadline: Duration,
     /// How often it is retried until then.
     pub late_retry: Duration,
+    /// Days whose list is expected to hold papers: an empty one is late, not a quiet day.
+    pub workdays: Vec<chrono::Weekday>,
+}
+
+impl SchedulePolicy {
+    pub fn is_workday(&self, date: chrono::NaiveDate) -> bool {
+        use chrono::Datelike;
+        self.workdays.contains(&date.weekday())
+    }
 }
 
 /// Where and when the operator is told that something went wrong.
@@ -508,6 +521,21 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
         problems.push(format!("schedule.cron: {e}"));
         Schedule::parse("0 0 8 * * *", timezone, digest_day).expect("a valid literal")
     });
+    let workdays: Vec<chrono::Weekday> = raw
+        .schedule
+        .workdays
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            d.parse()
+                .map_err(|_| {
+                    problems.push(format!(
+                        "schedule.workdays[{i}]: {d:?} is not a weekday like \"Mon\""
+                    ))
+                })
+                .ok()
+        })
+        .collect();
     let http_listen = match raw.http.listen.trim() {
         "" => None,
         l => l
@@ -729,6 +757,7 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
             catch_up_window: raw.schedule.catch_up_window,
             deadline: raw.schedule.deadline,
             late_retry: raw.schedule.late_retry.max(Duration::from_secs(1)),
+            workdays,
         },
         grace_period: raw.daemon.grace_period,
         http_listen,

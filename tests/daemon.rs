@@ -371,3 +371,88 @@ async fn recv_until(sock: &tokio::net::UnixDatagram, got: &mut Vec<String>, want
         }
     }
 }
+
+#[tokio::test]
+async fn an_empty_list_is_retried_until_it_fills_and_given_up_at_the_deadline() {
+    let api = HfApi::start().await;
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let sched = "cron = \"0 * * * * *\"\ncatch_up_window = \"2m\"\nlate_retry = \"1s\"\n\
+                 deadline = \"1h\"\nworkdays = [\"Mon\", \"Tue\", \"Wed\", \"Thu\", \"Fri\", \"Sat\", \"Sun\"]";
+    let pb = Paperboy::new(&config(
+        &api,
+        &smtp_section(&smtp, &SmtpOptions::default()),
+        sched,
+        "",
+        &["ada@example.org"],
+    ));
+    // Today's list is still empty: the run waits and tries again, sending nothing.
+    let d = Running::start(&pb, &[]);
+    d.wait_log("is still empty", 2, Duration::from_secs(20))
+        .await;
+    assert!(smtp.received().is_empty(), "never an empty digest");
+    // The papers arrive: the next try sends them.
+    api.serve_day(&today(), fixture_items("2026-04-10"));
+    wait_for("the digest", Duration::from_secs(10), || {
+        smtp.received().len() == 1
+    })
+    .await;
+    assert_eq!(d.stop().await, 0);
+
+    // Past the deadline an empty list is given up on with an error line, and nothing is sent.
+    let api2 = HfApi::start().await;
+    let smtp2 = SmtpServer::start(SmtpOptions::default());
+    let pb2 = Paperboy::new(&config(
+        &api2,
+        &smtp_section(&smtp2, &SmtpOptions::default()),
+        &sched.replace("deadline = \"1h\"", "deadline = \"2s\""),
+        "",
+        &["ada@example.org"],
+    ));
+    let d = Running::start(&pb2, &[]);
+    d.wait_log("a weekday, is empty", 1, Duration::from_secs(20))
+        .await;
+    assert!(d.log_text().contains("ERROR"), "{}", d.log_text());
+    assert!(smtp2.received().is_empty());
+    assert_eq!(d.stop().await, 0);
+}
+
+#[tokio::test]
+async fn a_subscriber_with_its_own_time_receives_after_the_others_at_that_time() {
+    let api = api_today().await;
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    // Tokyo is UTC+9: the subscriber's local clock shows "now + 6 s" at that instant.
+    let at = (Utc::now() + chrono::Duration::seconds(6))
+        .with_nanosecond(0)
+        .unwrap()
+        .with_timezone(&chrono_tz::Asia::Tokyo);
+    let subs = "[[subscribers]]\nemail = \"early@example.org\"\ntopics = [\"agents\"]\n";
+    let cfg = config(
+        &api,
+        &smtp_section(&smtp, &SmtpOptions::default()),
+        "cron = \"0 * * * * *\"\ncatch_up_window = \"2m\"",
+        "",
+        &[],
+    ) + subs
+        + &format!(
+            "[[subscribers]]\nemail = \"tokyo@example.org\"\ntopics = [\"agents\"]\n\
+             deliver_at = \"{}\"\ntimezone = \"Asia/Tokyo\"\n",
+            at.format("%H:%M:%S")
+        );
+    let pb = Paperboy::new(&cfg);
+    let d = Running::start(&pb, &[]);
+    wait_for("the others' email", Duration::from_secs(20), || {
+        smtp.received().len() == 1
+    })
+    .await;
+    assert_eq!(smtp.received()[0].rcpt_tos, ["early@example.org"]);
+    wait_for("tokyo's email", Duration::from_secs(20), || {
+        smtp.received().len() == 2
+    })
+    .await;
+    assert!(
+        Utc::now() >= at.with_timezone(&Utc),
+        "not before the subscriber's own time"
+    );
+    assert_eq!(smtp.received()[1].rcpt_tos, ["tokyo@example.org"]);
+    assert_eq!(d.stop().await, 0);
+}

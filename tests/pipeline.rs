@@ -611,3 +611,62 @@ async fn check_smtp_reports_a_refused_login_without_the_password() {
     assert!(out.stderr.contains("535"), "{}", out.stderr);
     assert!(!out.stderr.contains("wrong-pw-123") && !out.stdout.contains("wrong-pw-123"));
 }
+
+#[tokio::test]
+async fn papers_that_arrive_late_come_in_the_next_digest_once() {
+    let api = HfApi::start().await;
+    let full = fixture_items("2026-04-10");
+    // Day 1 is planned from the first 12 papers; the rest arrive after.
+    api.serve_day("2026-04-13", full[..12].to_vec());
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let topic = TopicSpec {
+        name: "all",
+        keywords: &["the", "we", "a"],
+        exclude: &[],
+        min_upvotes: 0,
+        max_papers: 100,
+    };
+    let cfg = base_config(
+        &api,
+        &smtp_section(&smtp, &SmtpOptions::default()),
+        &format!(
+            "{}{}",
+            topic_toml(&topic),
+            subscriber("reader@example.org", "Reader", &[&topic])
+        ),
+    );
+    let pb = Paperboy::new(&cfg);
+    let out = pb.run(&["send", "--date", "2026-04-13"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let day1 = recipients(&smtp)["reader@example.org"].clone();
+    assert_eq!(day1, expected(&full[..12], &[&topic], &HashSet::new()));
+
+    api.serve_day("2026-04-13", full.clone());
+    let day2_list = fixture_items("2026-04-16");
+    api.serve_day("2026-04-14", day2_list.clone());
+    let out = pb.run(&["send", "--date", "2026-04-14"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let all = recipients(&smtp)["reader@example.org"].clone();
+    let day2: Vec<String> = all[day1.len()..].to_vec();
+    // Day 2 carries its own papers and day 1's late ones, each once.
+    let late: Vec<Value> = full[12..].to_vec();
+    let mut want: BTreeSet<String> = expected(&day2_list, &[&topic], &HashSet::new())
+        .into_iter()
+        .collect();
+    want.extend(expected(&late, &[&topic], &HashSet::new()));
+    let got: BTreeSet<String> = day2.iter().cloned().collect();
+    assert_eq!(got.len(), day2.len(), "no paper twice in one email");
+    assert_eq!(got, want);
+    assert!(
+        day1.iter().all(|p| !got.contains(p)),
+        "nothing from day 1 again"
+    );
+
+    // Day 3 re-reads day 1 and day 2 again: nothing late is left to send twice.
+    api.serve_day("2026-04-15", fixture_items("2026-04-10")[..1].to_vec());
+    let out = pb.run(&["send", "--date", "2026-04-15"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let everything = recipients(&smtp)["reader@example.org"].clone();
+    let unique: BTreeSet<&String> = everything.iter().collect();
+    assert_eq!(unique.len(), everything.len(), "no paper ever twice");
+}

@@ -33,16 +33,26 @@ impl PlanOutcome {
 }
 
 /// Fetches `date`'s list and plans its deliveries. With `record = false` (a dry run) the list
-/// is stored but no delivery row is written. When the date's own list is empty (a weekend, a
-/// holiday, or too early) only late papers are planned, and nobody gets an empty digest.
+/// is stored but no delivery row is written. When the date's own list is empty: with
+/// `quiet_if_empty` (a weekend, a holiday, or the deadline has come) only late papers are
+/// planned and nobody gets an empty digest; without it nothing is planned (too early).
 pub async fn plan(
     cfg: &Config,
     store: &Store,
     source: &HfSource,
     date: NaiveDate,
     record: bool,
+    quiet_if_empty: bool,
 ) -> anyhow::Result<PlanOutcome> {
     let papers = source.fetch_day(date).await?;
+    if papers.is_empty() && !quiet_if_empty {
+        return Ok(PlanOutcome {
+            papers,
+            late: Vec::new(),
+            new: Vec::new(),
+            inserted: 0,
+        });
+    }
     // Earlier lists, re-read: what is in them now and was not when we stored them arrived late.
     let mut late_lists = Vec::new();
     let mut late: Vec<Paper> = Vec::new();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use tracing::info;
 
 use super::alerts::{AlertKind, alert};
@@ -34,10 +34,6 @@ pub enum RunOutcome {
     Done(RunReport),
     /// The list is empty on a weekday, or the source failed: try again later.
     NotYet(String),
-}
-
-fn is_weekend(date: NaiveDate) -> bool {
-    date.weekday().number_from_monday() > 5
 }
 
 /// Runs `date`: records it, and tells the operator when it failed or too many of its
@@ -109,7 +105,7 @@ pub async fn run_date(
                 );
                 alert(cfg, store, AlertKind::FailureRatio, &summary, &details).await;
             }
-            if r.papers_fetched == 0 && !is_weekend(date) {
+            if r.papers_fetched == 0 && cfg.schedule_policy.is_workday(date) {
                 let summary = format!("the Daily Papers list of {date}, a weekday, is empty");
                 alert(
                     cfg,
@@ -142,8 +138,9 @@ async fn run_inner(
     opts: &RunOptions,
 ) -> anyhow::Result<RunOutcome> {
     let renderer = Renderer::new(&cfg.digest)?;
-    let planned = plan(cfg, store, source, date, !opts.dry_run).await?;
-    if planned.papers.is_empty() && !opts.final_try && !is_weekend(date) {
+    let early = !opts.final_try && cfg.schedule_policy.is_workday(date);
+    let planned = plan(cfg, store, source, date, !opts.dry_run, !early).await?;
+    if planned.papers.is_empty() && early {
         return Ok(RunOutcome::NotYet(format!(
             "the list of {date} is still empty"
         )));
