@@ -5,16 +5,19 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::http::HttpState;
 use crate::jobs::{DeliverOptions, RunOptions, RunOutcome, deliver, run_date};
 use crate::render::Renderer;
 use crate::source::HfSource;
@@ -39,6 +42,9 @@ struct Job {
 pub struct Daemon {
     config_path: Option<PathBuf>,
     cfg: Arc<Config>,
+    /// The config as the HTTP listener sees it.
+    published: watch::Sender<Arc<Config>>,
+    heartbeat: Arc<AtomicI64>,
     store: Store,
     stop: CancellationToken,
     hard_stop: CancellationToken,
@@ -47,9 +53,12 @@ pub struct Daemon {
 impl Daemon {
     pub async fn new(config_path: Option<PathBuf>, cfg: Config) -> anyhow::Result<Self> {
         let store = Store::connect(&cfg.database_url).await?;
+        let cfg = Arc::new(cfg);
         Ok(Self {
             config_path,
-            cfg: Arc::new(cfg),
+            published: watch::Sender::new(cfg.clone()),
+            heartbeat: Arc::new(AtomicI64::new(Utc::now().timestamp())),
+            cfg,
             store,
             stop: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
@@ -67,6 +76,22 @@ impl Daemon {
             tokio::time::interval(watchdog.map(|d| d / 2).unwrap_or(Duration::from_secs(3600)));
         let mut job: Option<Job> = None;
         let mut skipped: HashSet<DateTime<Utc>> = HashSet::new();
+        if let Some(addr) = self.cfg.http_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("http.listen {addr}: {e}"))?;
+            let state = HttpState {
+                store: self.store.clone(),
+                config: self.published.subscribe(),
+                heartbeat: self.heartbeat.clone(),
+                heartbeat_max_age: 3 * MAX_SLEEP.as_secs() as i64,
+            };
+            tokio::spawn(async move {
+                if let Err(e) = crate::http::serve(listener, state).await {
+                    error!(error = %e, "the HTTP listener stopped");
+                }
+            });
+        }
         info!(
             cron = self.cfg.schedule.pattern(),
             timezone = %self.cfg.schedule.timezone(),
@@ -78,6 +103,8 @@ impl Daemon {
             NotifyState::Status("waiting for the next tick"),
         ]);
         loop {
+            self.heartbeat
+                .store(Utc::now().timestamp(), Ordering::Relaxed);
             if job.is_none() {
                 job = self.next_job(&mut skipped).await;
             }
@@ -243,6 +270,7 @@ impl Daemon {
                     "configuration reloaded"
                 );
                 self.cfg = Arc::new(c);
+                self.published.send_replace(self.cfg.clone());
             }
             Err(e) => error!(
                 error = e,

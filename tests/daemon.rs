@@ -456,3 +456,97 @@ async fn a_subscriber_with_its_own_time_receives_after_the_others_at_that_time()
     assert_eq!(smtp.received()[1].rcpt_tos, ["tokyo@example.org"]);
     assert_eq!(d.stop().await, 0);
 }
+
+#[tokio::test]
+async fn healthz_and_metrics_tell_the_truth_about_the_deliveries() {
+    let api = api_today().await;
+    let opts = SmtpOptions {
+        reject: vec!["bounce=550".into()],
+        ..Default::default()
+    };
+    let smtp = SmtpServer::start(opts.clone());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = config(
+        &api,
+        &smtp_section(&smtp, &opts),
+        "cron = \"0 * * * * *\"\ncatch_up_window = \"2m\"",
+        &format!("[http]\nlisten = \"127.0.0.1:{port}\""),
+        &["a@example.org", "bounce@example.org", "c@example.org"],
+    );
+    let pb = Paperboy::new(&cfg);
+    let d = Running::start(&pb, &[]);
+    d.wait_log("run finished", 1, Duration::from_secs(20)).await;
+
+    let base = format!("http://127.0.0.1:{port}");
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let h: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["scheduler_alive"], true);
+    assert_eq!(h["database"], "ok");
+    assert_eq!(h["last_run"]["digest_date"], today());
+    assert_eq!(h["last_run"]["sent"], 2);
+    assert_eq!(h["last_run"]["failed"], 1);
+
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text format");
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Untyped(v) => *v,
+                other => panic!("{name}: {other:?}"),
+            })
+            .unwrap_or_else(|| panic!("no {name} {label:?} in\n{text}"))
+    };
+    // The same numbers as the deliveries table.
+    let db = format!("sqlite://{}", pb.dir.path().join("paperboy.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    for status in ["sent", "failed", "pending", "skipped"] {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = ?")
+            .bind(status)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            value("paperboy_deliveries", Some(("status", status))),
+            n as f64,
+            "{status}"
+        );
+    }
+    assert_eq!(value("paperboy_runs", Some(("status", "done"))), 1.0);
+    assert!(value("paperboy_next_tick_timestamp_seconds", None) > Utc::now().timestamp() as f64);
+    // Every send was timed: 2 accepted, 1 refused.
+    let sends = |outcome: &str| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == "paperboy_smtp_send_seconds" && s.labels.get("outcome") == Some(outcome)
+            })
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Histogram(h) => h
+                    .iter()
+                    .find(|b| b.less_than.is_infinite())
+                    .map_or(0.0, |b| b.count),
+                other => panic!("{other:?}"),
+            })
+            .sum()
+    };
+    assert_eq!((sends("sent"), sends("permanent")), (2.0, 1.0), "{text}");
+    assert_eq!(d.stop().await, 0);
+}

@@ -239,6 +239,7 @@ async fn process(sh: &Shared, mailer: &mut Mailer, d: Delivery) -> anyhow::Resul
         return Ok(false);
     }
     let domain = sub.email.domain();
+    let started = Instant::now();
     let sent = tokio::select! {
         r = mailer.send(&msg) => r,
         _ = sh.opts.hard_stop.cancelled() => {
@@ -247,6 +248,13 @@ async fn process(sh: &Shared, mailer: &mut Mailer, d: Delivery) -> anyhow::Resul
             return Ok(false);
         }
     };
+    let outcome = match &sent {
+        Ok(_) => "sent",
+        Err(MailError::Transient(_)) => "transient",
+        Err(MailError::Session(_)) => "session",
+        Err(_) => "permanent",
+    };
+    crate::metrics::metrics().observe_send(outcome, started.elapsed().as_secs_f64());
     match sent {
         Ok(reply) => {
             record(store, &d, Sent, Some(&reply), None, None).await?;

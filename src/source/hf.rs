@@ -102,6 +102,14 @@ impl HfSource {
     /// The whole list of `date`, in the API's order, each paper once.
     #[instrument(skip(self), fields(digest_date = %date))]
     pub async fn fetch_day(&self, date: NaiveDate) -> Result<Vec<Paper>, FetchError> {
+        let result = self.fetch_day_inner(date).await;
+        if result.is_err() {
+            crate::metrics::metrics().source_fetch_errors.inc();
+        }
+        result
+    }
+
+    async fn fetch_day_inner(&self, date: NaiveDate) -> Result<Vec<Paper>, FetchError> {
         match &self.origin {
             Origin::Http { client, base } => {
                 let policy = backon::ExponentialBuilder::default()

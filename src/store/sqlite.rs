@@ -622,6 +622,24 @@ impl Store {
             .collect()
     }
 
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(q("ping"))?;
+        Ok(())
+    }
+
+    /// How many runs are in each state.
+    pub async fn run_counts(&self) -> Result<HashMap<String, i64>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) FROM runs GROUP BY status")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("count runs"))?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// How many deliveries of every date are in each state.
     pub async fn counts_all(&self) -> Result<StatusCounts, StoreError> {
         self.counts_where(None).await

@@ -1,0 +1,110 @@
+//! The optional HTTP listener (`[http] listen`): `/healthz` and `/metrics`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::Utc;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::config::Config;
+use crate::metrics::{Metrics, metrics};
+use crate::store::Store;
+
+/// What the handlers read: the store, the current config, and the scheduler's heartbeat.
+#[derive(Clone)]
+pub struct HttpState {
+    pub store: Store,
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Unix time of the scheduler loop's last turn.
+    pub heartbeat: Arc<AtomicI64>,
+    /// How stale the heartbeat may be before the scheduler counts as stuck.
+    pub heartbeat_max_age: i64,
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, state: HttpState) -> std::io::Result<()> {
+    info!(addr = %listener.local_addr()?, "HTTP listener up: /healthz, /metrics");
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/metrics", axum::routing::get(metrics_text))
+        .with_state(state);
+    axum::serve(listener, app).await
+}
+
+async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
+    let age = Utc::now().timestamp() - s.heartbeat.load(Ordering::Relaxed);
+    let scheduler_alive = age <= s.heartbeat_max_age;
+    let database = s.store.ping().await.map_err(|e| e.to_string());
+    let last_run = s
+        .store
+        .runs(None, 1)
+        .await
+        .ok()
+        .and_then(|r| r.into_iter().next());
+    let ok = scheduler_alive && database.is_ok();
+    let body = serde_json::json!({
+        "status": if ok { "ok" } else { "unhealthy" },
+        "scheduler_alive": scheduler_alive,
+        "scheduler_heartbeat_age_seconds": age,
+        "database": match &database { Ok(()) => "ok".to_string(), Err(e) => e.clone() },
+        "last_run": last_run.map(|r| serde_json::json!({
+            "digest_date": r.digest_date.to_string(),
+            "status": r.status,
+            "started_at": r.started_at.to_rfc3339(),
+            "finished_at": r.finished_at.map(|t| t.to_rfc3339()),
+            "sent": r.sent, "skipped": r.skipped, "failed": r.failed, "deferred": r.deferred,
+            "error": r.error,
+        })),
+    });
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body))
+}
+
+async fn metrics_text(State(s): State<HttpState>) -> impl IntoResponse {
+    let m = metrics();
+    match s.store.counts_all().await {
+        Ok(c) => {
+            for (status, n) in [
+                ("pending", c.pending),
+                ("sending", c.sending),
+                ("sent", c.sent),
+                ("failed", c.failed),
+                ("skipped", c.skipped),
+            ] {
+                Metrics::set_status(&m.deliveries, status, n);
+            }
+        }
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/plain")],
+                format!("database: {e}"),
+            );
+        }
+    }
+    if let Ok(runs) = s.store.run_counts().await {
+        for status in ["running", "done", "skipped", "failed"] {
+            Metrics::set_status(&m.runs, status, runs.get(status).copied().unwrap_or(0));
+        }
+    }
+    let cfg = s.config.borrow().clone();
+    if let Some(t) = cfg.schedule.next_after(Utc::now()) {
+        m.next_tick.set(t.timestamp());
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
+}
