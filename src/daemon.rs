@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::http::HttpState;
-use crate::jobs::{DeliverOptions, RunOptions, RunOutcome, deliver, run_date};
+use crate::jobs::{DeliverOptions, RunOptions, RunOutcome, deliver, run_date, settle_open_runs};
 use crate::render::Renderer;
 use crate::source::HfSource;
 use crate::store::Store;
@@ -36,7 +36,8 @@ fn notify(states: &[NotifyState]) {
 /// What the daemon is doing now, besides waiting.
 struct Job {
     what: String,
-    handle: JoinHandle<()>,
+    /// True when the job ended well.
+    handle: JoinHandle<bool>,
 }
 
 pub struct Daemon {
@@ -74,7 +75,12 @@ impl Daemon {
         let watchdog = sd_notify::watchdog_enabled();
         let mut watchdog_tick =
             tokio::time::interval(watchdog.map(|d| d / 2).unwrap_or(Duration::from_secs(3600)));
-        let mut job: Option<Job> = None;
+        let mut run_job: Option<Job> = None;
+        let mut pass_job: Option<Job> = None;
+        // After a delivery pass that failed (a refused login, an unreachable server), wait
+        // before the next one: doubling from delivery.retry_base up to delivery.retry_max.
+        let mut failed_passes = 0u32;
+        let mut hold_passes_until = tokio::time::Instant::now();
         let mut skipped: HashSet<DateTime<Utc>> = HashSet::new();
         if let Some(addr) = self.cfg.http_listen {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -105,16 +111,34 @@ impl Daemon {
         loop {
             self.heartbeat
                 .store(Utc::now().timestamp(), Ordering::Relaxed);
-            if job.is_none() {
-                job = self.next_job(&mut skipped).await;
+            if run_job.is_none() {
+                run_job = self.next_run(&mut skipped).await;
             }
-            let wake = self.sleep_for().await;
+            // A run delivers what is due itself; a pass is for the time between runs.
+            let passes_allowed = tokio::time::Instant::now() >= hold_passes_until;
+            if run_job.is_none() && pass_job.is_none() && passes_allowed {
+                pass_job = self.next_pass().await;
+            }
+            let wake = self
+                .sleep_for(run_job.is_none() && pass_job.is_none() && passes_allowed)
+                .await;
             tokio::select! {
                 _ = tokio::time::sleep(wake) => {}
-                _ = async { (&mut job.as_mut().expect("guarded").handle).await }, if job.is_some() => {
-                    let done = job.take().expect("guarded");
-                    info!(job = done.what, "finished");
+                r = async { (&mut run_job.as_mut().expect("guarded").handle).await }, if run_job.is_some() => {
+                    let done = run_job.take().expect("guarded");
+                    info!(job = done.what, ok = r.unwrap_or(false), "finished");
                     notify(&[NotifyState::Status("waiting for the next tick")]);
+                }
+                r = async { (&mut pass_job.as_mut().expect("guarded").handle).await }, if pass_job.is_some() => {
+                    pass_job = None;
+                    if r.unwrap_or(false) {
+                        failed_passes = 0;
+                    } else {
+                        failed_passes += 1;
+                        let wait = crate::jobs::backoff(&self.cfg.delivery, failed_passes);
+                        warn!(wait = %humantime::format_duration(Duration::from_secs(wait.as_secs().max(1))), "a delivery pass failed; holding off the next");
+                        hold_passes_until = tokio::time::Instant::now() + wait;
+                    }
                 }
                 _ = hup.recv() => self.reload(),
                 _ = term.recv() => break,
@@ -125,9 +149,9 @@ impl Daemon {
         info!("stopping: no new sends; the one in flight may finish");
         notify(&[NotifyState::Stopping]);
         self.stop.cancel();
-        if let Some(mut j) = job {
-            let grace = self.cfg.grace_period;
-            if tokio::time::timeout(grace, &mut j.handle).await.is_err() {
+        let grace = tokio::time::Instant::now() + self.cfg.grace_period;
+        for mut j in [run_job, pass_job].into_iter().flatten() {
+            if tokio::time::timeout_at(grace, &mut j.handle).await.is_err() {
                 warn!(
                     job = j.what,
                     "the grace period ran out; handing the message in flight back"
@@ -146,14 +170,15 @@ impl Daemon {
         Ok(())
     }
 
-    /// How long to sleep: until the next tick or the next delivery due, at most MAX_SLEEP.
-    async fn sleep_for(&self) -> Duration {
+    /// How long to sleep: until the next tick (or, when idle, the next delivery due), at most
+    /// MAX_SLEEP.
+    async fn sleep_for(&self, idle: bool) -> Duration {
         let now = Utc::now();
         let mut until = now + chrono::Duration::from_std(MAX_SLEEP).expect("small");
         if let Some(t) = self.cfg.schedule.next_after(now) {
             until = until.min(t);
         }
-        if let Ok(Some(t)) = self.store.next_wakeup().await {
+        if idle && let Ok(Some(t)) = self.store.next_wakeup().await {
             until = until.min(t);
         }
         (until - now)
@@ -162,16 +187,45 @@ impl Daemon {
             .max(Duration::from_millis(10))
     }
 
-    /// The work due now, if any: the run of the latest tick if it has not been run (a tick
-    /// just now, or one missed while down or asleep, within catch_up_window), else the
-    /// deliveries that have fallen due.
-    async fn next_job(&self, skipped: &mut HashSet<DateTime<Utc>>) -> Option<Job> {
+    /// The ticks to consider now, oldest first: the latest tick of each local day within
+    /// catch_up_window (a later tick of a day covers the earlier ones), and the latest one
+    /// before the window (to log it as skipped).
+    fn recent_ticks(&self, now: DateTime<Utc>) -> (Vec<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let s = &self.cfg.schedule;
+        let window = chrono::Duration::from_std(self.cfg.schedule_policy.catch_up_window)
+            .unwrap_or(chrono::Duration::hours(12));
+        let mut ticks = Vec::new();
+        let mut cursor = s.latest_at_or_before(now);
+        while let Some(t) = cursor {
+            if t < now - window {
+                ticks.reverse();
+                return (ticks, Some(t));
+            }
+            ticks.push(t);
+            // The latest tick of the local day before t's.
+            let day_start = t
+                .with_timezone(&s.timezone())
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .and_then(|d| d.and_local_timezone(s.timezone()).earliest())
+                .map(|d| d.with_timezone(&Utc));
+            cursor =
+                day_start.and_then(|d| s.latest_at_or_before(d - chrono::Duration::seconds(1)));
+        }
+        ticks.reverse();
+        (ticks, None)
+    }
+
+    /// The run due now, if any: the oldest tick within catch_up_window that has not been run
+    /// (a tick just now, or one missed while down or asleep). Each tick runs once; a later
+    /// tick for the same date runs it again, which sends nothing twice (planning is
+    /// idempotent) but reaches subscribers added since.
+    async fn next_run(&self, skipped: &mut HashSet<DateTime<Utc>>) -> Option<Job> {
         let cfg = self.cfg.clone();
         let now = Utc::now();
-        if let Some(tick) = cfg.schedule.latest_at_or_before(now) {
+        let (ticks, too_old) = self.recent_ticks(now);
+        for tick in ticks {
             let date = cfg.schedule.digest_date(tick);
-            // Each tick runs once; a later tick for the same date runs it again, which sends
-            // nothing twice (planning is idempotent) but reaches subscribers added since.
             let completed = match self.store.run(date).await {
                 Ok(r) => r.is_some_and(|r| {
                     r.finished_at.is_some() && r.tick_at.is_some_and(|t| t >= tick)
@@ -181,47 +235,66 @@ impl Daemon {
                     return None;
                 }
             };
-            if !completed {
-                let age = (now - tick).to_std().unwrap_or(Duration::ZERO);
-                if age <= cfg.schedule_policy.catch_up_window {
-                    if age > MAX_SLEEP {
-                        info!(tick = %tick, digest_date = %date, "catching up a missed tick");
-                    }
-                    let what = format!("run of {date}");
-                    notify(&[NotifyState::Status(&format!(
-                        "sending the digest of {date}"
-                    ))]);
-                    let handle = tokio::spawn(run_tick(
-                        cfg,
-                        self.store.clone(),
-                        tick,
-                        self.deliver_options(),
-                    ));
-                    return Some(Job { what, handle });
-                }
-                if skipped.insert(tick) {
-                    warn!(
-                        tick = %tick,
-                        digest_date = %date,
-                        window = %humantime::format_duration(cfg.schedule_policy.catch_up_window),
-                        "a missed tick is older than schedule.catch_up_window; skipping it"
-                    );
-                }
+            if completed {
+                continue;
+            }
+            if (now - tick).to_std().unwrap_or(Duration::ZERO) > MAX_SLEEP {
+                info!(tick = %tick, digest_date = %date, "catching up a missed tick");
+            }
+            let what = format!("run of {date}");
+            notify(&[NotifyState::Status(&format!(
+                "sending the digest of {date}"
+            ))]);
+            let handle = tokio::spawn(run_tick(
+                cfg,
+                self.store.clone(),
+                tick,
+                self.deliver_options(),
+            ));
+            return Some(Job { what, handle });
+        }
+        if let Some(tick) = too_old {
+            let date = cfg.schedule.digest_date(tick);
+            let done = matches!(self.store.run(date).await, Ok(Some(r)) if r.finished_at.is_some());
+            if !done && skipped.insert(tick) {
+                warn!(
+                    tick = %tick,
+                    digest_date = %date,
+                    window = %humantime::format_duration(cfg.schedule_policy.catch_up_window),
+                    "a missed tick is older than schedule.catch_up_window; skipping it"
+                );
             }
         }
+        None
+    }
+
+    /// A delivery pass, when deliveries have fallen due between runs (a subscriber's own
+    /// delivery time, a retry, rows left by a stopped process).
+    async fn next_pass(&self) -> Option<Job> {
         match self.store.next_wakeup().await {
-            Ok(Some(t)) if t <= now => {
+            Ok(Some(t)) if t <= Utc::now() => {
+                let cfg = self.cfg.clone();
                 let store = self.store.clone();
                 let opts = self.deliver_options();
                 let handle = tokio::spawn(async move {
-                    match Renderer::new(&cfg.digest) {
-                        Ok(r) => {
-                            if let Err(e) = deliver(cfg, store, Arc::new(r), opts).await {
-                                error!(error = format!("{e:#}"), "delivering failed");
-                            }
+                    let renderer = match Renderer::new(&cfg.digest) {
+                        Ok(r) => Arc::new(r),
+                        Err(e) => {
+                            error!(error = %e, "templates");
+                            return false;
                         }
-                        Err(e) => error!(error = %e, "templates"),
+                    };
+                    let ok = match deliver(cfg.clone(), store.clone(), renderer, opts).await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            error!(error = format!("{e:#}"), "delivering failed");
+                            false
+                        }
+                    };
+                    if let Err(e) = settle_open_runs(&cfg, &store).await {
+                        error!(error = format!("{e:#}"), "updating the runs");
                     }
+                    ok
                 });
                 Some(Job {
                     what: "deliveries due".into(),
@@ -283,7 +356,12 @@ impl Daemon {
 
 /// Runs the tick's digest date; a list still empty on a weekday, or a failing source, is tried
 /// again every `late_retry` until `deadline` after the tick, then given up on.
-async fn run_tick(cfg: Arc<Config>, store: Store, tick: DateTime<Utc>, deliver: DeliverOptions) {
+async fn run_tick(
+    cfg: Arc<Config>,
+    store: Store,
+    tick: DateTime<Utc>,
+    deliver: DeliverOptions,
+) -> bool {
     let date = cfg.schedule.digest_date(tick);
     let deadline =
         tick + chrono::Duration::from_std(cfg.schedule_policy.deadline).unwrap_or_default();
@@ -291,7 +369,7 @@ async fn run_tick(cfg: Arc<Config>, store: Store, tick: DateTime<Utc>, deliver: 
         Ok(s) => s,
         Err(e) => {
             error!(error = %e, "the source cannot be set up");
-            return;
+            return false;
         }
     };
     loop {
@@ -312,7 +390,7 @@ async fn run_tick(cfg: Arc<Config>, store: Store, tick: DateTime<Utc>, deliver: 
             run_date(&cfg, &store, &source, date, opts).await
         };
         match outcome {
-            Ok(RunOutcome::Done(_)) => return,
+            Ok(RunOutcome::Done(_)) => return true,
             Ok(RunOutcome::NotYet(why)) => {
                 info!(
                     digest_date = %date,
@@ -324,12 +402,12 @@ async fn run_tick(cfg: Arc<Config>, store: Store, tick: DateTime<Utc>, deliver: 
             }
             Err(e) => {
                 error!(digest_date = %date, error = format!("{e:#}"), "the run failed");
-                return;
+                return false;
             }
         }
         tokio::select! {
             _ = tokio::time::sleep(cfg.schedule_policy.late_retry) => {}
-            _ = deliver.stop.cancelled() => return,
+            _ = deliver.stop.cancelled() => return false,
         }
     }
 }

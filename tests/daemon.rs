@@ -203,6 +203,14 @@ async fn a_missed_tick_is_caught_up_once_and_an_old_one_is_skipped() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(smtp.received().len(), 1, "caught up once");
     assert_eq!(d.stop().await, 0);
+    let status = pb.run(&["status"]).await;
+    assert!(
+        status.stdout.contains(&format!("run {}: done", today()))
+            && status.stdout.contains("sent=1")
+            && status.stdout.contains("next tick: "),
+        "{}",
+        status.stdout
+    );
 
     // A missed tick older than the window is skipped, with a log line.
     let api2 = api_today().await;
@@ -341,9 +349,18 @@ async fn systemd_hears_ready_reloading_and_stopping() {
         "",
         &["ada@example.org"],
     ));
-    let d = Running::start(&pb, &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())]);
+    let d = Running::start(
+        &pb,
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
     let mut got: Vec<String> = Vec::new();
     recv_until(&sock, &mut got, "READY=1").await;
+    // With WATCHDOG_USEC set, the watchdog is fed well within it.
+    recv_until(&sock, &mut got, "WATCHDOG=1").await;
+    recv_until(&sock, &mut got, "WATCHDOG=1").await;
     d.signal(libc::SIGHUP);
     recv_until(&sock, &mut got, "RELOADING=1").await;
     let reload = got.iter().rposition(|m| m.contains("RELOADING=1")).unwrap();
@@ -548,5 +565,58 @@ async fn healthz_and_metrics_tell_the_truth_about_the_deliveries() {
             .sum()
     };
     assert_eq!((sends("sent"), sends("permanent")), (2.0, 1.0), "{text}");
+    assert_eq!(d.stop().await, 0);
+}
+
+#[tokio::test]
+async fn past_the_grace_period_the_message_in_flight_is_handed_back() {
+    let api = api_today().await;
+    // The sink takes 4 s to answer each message: longer than the grace period.
+    let opts = SmtpOptions {
+        delay_ms: Some(4000),
+        ..Default::default()
+    };
+    let smtp = SmtpServer::start(opts.clone());
+    let cfg = config(
+        &api,
+        &smtp_section(&smtp, &opts),
+        "cron = \"0 * * * * *\"\ncatch_up_window = \"2m\"",
+        "concurrency = 1\n[daemon]\ngrace_period = \"1s\"",
+        &["slow1@example.org", "slow2@example.org"],
+    );
+    let pb = Paperboy::new(&cfg);
+    let d = Running::start(&pb, &[]);
+    wait_for("a message in flight", Duration::from_secs(20), || {
+        !smtp.received().is_empty()
+    })
+    .await;
+    let stop_at = Instant::now();
+    assert_eq!(d.stop().await, 0, "SIGTERM exits 0");
+    assert!(
+        stop_at.elapsed() < Duration::from_secs(8),
+        "grace, then hand back"
+    );
+    // Nothing is left half-recorded: the row in flight is pending again, not "sending".
+    let db = format!("sqlite://{}", pb.dir.path().join("paperboy.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let sending: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'sending'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let pending: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!((sending, pending), (0, 2), "both still owed");
+    // Restarted, both are delivered (the abandoned one may arrive twice: it was in flight).
+    let d = Running::start(&pb, &[]);
+    wait_for("both delivered", Duration::from_secs(30), || {
+        let got = smtp.per_recipient();
+        got.contains_key("slow1@example.org") && got.contains_key("slow2@example.org")
+    })
+    .await;
     assert_eq!(d.stop().await, 0);
 }

@@ -329,3 +329,48 @@ async fn a_refused_login_stops_the_run_and_loses_nothing() {
         "{got:?}"
     );
 }
+
+#[tokio::test]
+async fn a_relay_outage_charges_no_attempt_and_loses_nothing() {
+    let api = api_with_day().await;
+    let opts = SmtpOptions {
+        refuse_for: Some(4.0),
+        ..Default::default()
+    };
+    let smtp = SmtpServer::start(opts.clone());
+    let subscribers: Vec<String> = (0..4).map(|i| format!("o{i}@example.org")).collect();
+    let cfg = config(
+        &api,
+        &smtp_section(&smtp, &opts),
+        "concurrency = 2\nmax_attempts = 2\nretry_base = \"100ms\"\nretry_max = \"200ms\"",
+        "",
+        &subscribers,
+    );
+    let pb = Paperboy::new(&cfg);
+    // More refused connections than max_attempts: the run stops, nobody is failed.
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("stayed unreachable"), "{}", out.stderr);
+    let out = pb.run(&["history", "--status", "pending"]).await;
+    assert_eq!(
+        out.stdout.matches("  pending ").count(),
+        4,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stdout.matches("attempts=0").count(),
+        4,
+        "{}",
+        out.stdout
+    );
+    // Once the server is back, everyone gets the digest, once.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = smtp.per_recipient();
+    assert!(
+        subscribers.iter().all(|s| got.get(s) == Some(&1)),
+        "{got:?}"
+    );
+}

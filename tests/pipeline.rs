@@ -642,6 +642,11 @@ async fn papers_that_arrive_late_come_in_the_next_digest_once() {
     assert_eq!(day1, expected(&full[..12], &[&topic], &HashSet::new()));
 
     api.serve_day("2026-04-13", full.clone());
+    // Day 1 is planned again (a second tick, a restart) after the late papers arrived: that
+    // must not hide them from day 2.
+    let out = pb.run(&["send", "--date", "2026-04-13"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(smtp.received().len(), 1, "nothing new for day 1");
     let day2_list = fixture_items("2026-04-16");
     api.serve_day("2026-04-14", day2_list.clone());
     let out = pb.run(&["send", "--date", "2026-04-14"]).await;

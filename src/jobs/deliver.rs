@@ -29,6 +29,23 @@ struct Limits {
 }
 
 impl Limits {
+    /// The process's limiter for these limits: one across all passes, so that a new pass does
+    /// not start a fresh hour's budget.
+    fn shared(p: &DeliveryPolicy) -> Arc<Self> {
+        type Keyed = Option<((u32, u32), Arc<Limits>)>;
+        static CURRENT: std::sync::Mutex<Keyed> = std::sync::Mutex::new(None);
+        let key = (p.max_per_second, p.max_per_hour);
+        let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cur {
+            Some((k, l)) if *k == key => l.clone(),
+            _ => {
+                let l = Arc::new(Self::new(p));
+                *cur = Some((key, l.clone()));
+                l
+            }
+        }
+    }
+
     fn new(p: &DeliveryPolicy) -> Self {
         Self {
             per_second: NonZeroU32::new(p.max_per_second)
@@ -80,7 +97,7 @@ struct Shared {
     store: Store,
     renderer: Arc<Renderer>,
     subscribers: HashMap<String, Subscriber>,
-    limits: Limits,
+    limits: Arc<Limits>,
     abort: AtomicBool,
 }
 
@@ -103,7 +120,7 @@ pub async fn deliver(
             .iter()
             .map(|s| (s.email.key(), s.clone()))
             .collect(),
-        limits: Limits::new(&cfg.delivery),
+        limits: Limits::shared(&cfg.delivery),
         cfg,
         store,
         renderer,
@@ -136,16 +153,46 @@ pub async fn deliver(
     }
 }
 
+/// What became of one claimed delivery.
+enum Outcome {
+    Sent,
+    /// Recorded failed, skipped, or back to pending after a recipient's transient error.
+    Recorded,
+    /// The server could not be reached: handed back uncharged.
+    Unavailable(String),
+    /// Stopping: handed back untouched.
+    Stopped,
+}
+
 async fn worker(sh: Arc<Shared>, mut mailer: Mailer) -> anyhow::Result<u64> {
     let mut sent = 0;
+    // Connection failures in a row: this worker backs off, and gives up the pass after
+    // max_attempts of them (its deliveries stay pending, uncharged).
+    let mut unreachable = 0u32;
     let result = async {
         while !sh.abort.load(Ordering::SeqCst) && !sh.opts.stop.is_cancelled() {
             match sh.store.claim_next(sh.cfg.delivery.lease).await? {
-                Some(d) => {
-                    if process(&sh, &mut mailer, d).await? {
+                Some(d) => match process(&sh, &mut mailer, d, unreachable).await? {
+                    Outcome::Sent => {
                         sent += 1;
+                        unreachable = 0;
                     }
-                }
+                    Outcome::Recorded => unreachable = 0,
+                    Outcome::Stopped => break,
+                    Outcome::Unavailable(e) => {
+                        unreachable += 1;
+                        if unreachable >= sh.cfg.delivery.max_attempts {
+                            anyhow::bail!(
+                                "the SMTP server stayed unreachable ({unreachable} tries): {e}; \
+                                 the deliveries stay pending"
+                            );
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff(&sh.cfg.delivery, unreachable)) => {}
+                            _ = sh.opts.stop.cancelled() => break,
+                        }
+                    }
+                },
                 None => match sh.store.next_wakeup().await? {
                     None => break,
                     Some(at) => {
@@ -189,15 +236,20 @@ async fn record(
     Ok(())
 }
 
-/// Renders and sends one claimed delivery and records its outcome; true when it was sent.
-async fn process(sh: &Shared, mailer: &mut Mailer, d: Delivery) -> anyhow::Result<bool> {
+/// Renders and sends one claimed delivery and records its outcome.
+async fn process(
+    sh: &Shared,
+    mailer: &mut Mailer,
+    d: Delivery,
+    unreachable: u32,
+) -> anyhow::Result<Outcome> {
     use DeliveryStatus::{Failed, Pending, Sent, Skipped};
     let store = &sh.store;
     let p = &sh.cfg.delivery;
     let Some(sub) = sh.subscribers.get(&d.subscriber) else {
         let why = "no longer a subscriber in the config";
         record(store, &d, Skipped, None, Some(why), None).await?;
-        return Ok(false);
+        return Ok(Outcome::Recorded);
     };
     let age = (Utc::now() - d.created_at)
         .to_std()
@@ -213,14 +265,14 @@ async fn process(sh: &Shared, mailer: &mut Mailer, d: Delivery) -> anyhow::Resul
             why.push_str(last);
         }
         record(store, &d, Failed, None, Some(&why), None).await?;
-        return Ok(false);
+        return Ok(Outcome::Recorded);
     }
     let ids: Vec<_> = d.digest.paper_ids().collect();
     let papers = store.papers(&ids).await?;
     let rendered = match sh.renderer.render(sub, d.digest_date, &d.digest, &papers) {
         Ok(r) => r,
         Err(e) => {
-            store.release(&d, Some(&e.to_string())).await?;
+            store.release(&d, Some(&e.to_string()), None).await?;
             return Err(e).context("rendering a digest; the delivery stays pending");
         }
     };
@@ -229,29 +281,48 @@ async fn process(sh: &Shared, mailer: &mut Mailer, d: Delivery) -> anyhow::Resul
         Err(e) => {
             record(store, &d, Failed, None, Some(&e.to_string()), None).await?;
             warn!(delivery = d.id, error = %e, "message could not be built");
-            return Ok(false);
+            return Ok(Outcome::Recorded);
         }
     };
     let waited = Instant::now();
-    sh.limits.acquire().await;
+    tokio::select! {
+        _ = sh.limits.acquire() => {}
+        _ = sh.opts.stop.cancelled() => {
+            store.release(&d, None, None).await?;
+            return Ok(Outcome::Stopped);
+        }
+    }
     if waited.elapsed() > p.lease / 4 && !store.renew(&d, p.lease).await? {
         // Our lease ran out while we waited and another sender took the row over.
-        return Ok(false);
+        return Ok(Outcome::Recorded);
     }
     let domain = sub.email.domain();
     let started = Instant::now();
-    let sent = tokio::select! {
-        r = mailer.send(&msg) => r,
-        _ = sh.opts.hard_stop.cancelled() => {
-            store.release(&d, Some("stopped while sending; the message may have gone out")).await?;
-            warn!(delivery = d.id, "stopping: the message in flight was abandoned; its delivery stays pending");
-            return Ok(false);
+    // The lease is renewed while the send takes long, so nobody takes the row over meanwhile.
+    let send = mailer.send(&msg);
+    tokio::pin!(send);
+    let every = p.lease / 3;
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let sent = loop {
+        tokio::select! {
+            r = &mut send => break r,
+            _ = renew.tick() => {
+                if !store.renew(&d, p.lease).await? {
+                    warn!(delivery = d.id, "the lease was lost during a send");
+                }
+            }
+            _ = sh.opts.hard_stop.cancelled() => {
+                store.release(&d, Some("stopped while sending; the message may have gone out"), None).await?;
+                warn!(delivery = d.id, "stopping: the message in flight was abandoned; its delivery stays pending");
+                return Ok(Outcome::Stopped);
+            }
         }
     };
     let outcome = match &sent {
         Ok(_) => "sent",
         Err(MailError::Transient(_)) => "transient",
         Err(MailError::Session(_)) => "session",
+        Err(MailError::Unavailable(_)) => "unavailable",
         Err(_) => "permanent",
     };
     crate::metrics::metrics().observe_send(outcome, started.elapsed().as_secs_f64());
@@ -259,16 +330,23 @@ async fn process(sh: &Shared, mailer: &mut Mailer, d: Delivery) -> anyhow::Resul
         Ok(reply) => {
             record(store, &d, Sent, Some(&reply), None, None).await?;
             info!(delivery = d.id, to_domain = domain, message_id = %d.message_id, "sent");
-            Ok(true)
+            Ok(Outcome::Sent)
         }
         Err(MailError::Permanent(e)) | Err(MailError::Build(e)) => {
             record(store, &d, Failed, None, Some(&e), None).await?;
             warn!(delivery = d.id, to_domain = domain, error = %e, "refused permanently");
-            Ok(false)
+            Ok(Outcome::Recorded)
         }
         Err(MailError::Session(e)) => {
-            store.release(&d, Some(&e)).await?;
+            store.release(&d, Some(&e), None).await?;
             anyhow::bail!("the SMTP session cannot be used: {e}; the deliveries stay pending")
+        }
+        Err(MailError::Unavailable(e)) => {
+            let delay = backoff(p, unreachable + 1);
+            let retry_at = Utc::now() + chrono::Duration::from_std(delay)?;
+            store.release(&d, Some(&e), Some(retry_at)).await?;
+            warn!(delivery = d.id, error = %e, "the SMTP server is unreachable; backing off");
+            Ok(Outcome::Unavailable(e))
         }
         Err(MailError::Transient(e)) => {
             let attempts = u32::try_from(d.attempts).unwrap_or(u32::MAX);
@@ -292,7 +370,7 @@ async fn process(sh: &Shared, mailer: &mut Mailer, d: Delivery) -> anyhow::Resul
                     "transient failure; will retry"
                 );
             }
-            Ok(false)
+            Ok(Outcome::Recorded)
         }
     }
 }

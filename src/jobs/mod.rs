@@ -8,7 +8,7 @@ pub mod schedule;
 
 pub use deliver::{DeliverOptions, backoff, deliver};
 pub use plan::{PlanOutcome, plan};
-pub use run::{RunOptions, RunOutcome, cli_deliver_options, run_date};
+pub use run::{RunOptions, RunOutcome, cli_deliver_options, run_date, settle_open_runs};
 
 use chrono::{NaiveDate, Utc};
 

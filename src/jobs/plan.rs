@@ -32,19 +32,24 @@ impl PlanOutcome {
     }
 }
 
-/// Fetches `date`'s list and plans its deliveries. With `record = false` (a dry run) the list
-/// is stored but no delivery row is written. When the date's own list is empty: with
-/// `quiet_if_empty` (a weekend, a holiday, or the deadline has come) only late papers are
-/// planned and nobody gets an empty digest; without it nothing is planned (too early).
+/// Fetches `date`'s list and plans its deliveries. With `record = false` (a dry run) no
+/// delivery row is written. When the date's own list is empty on a workday and this is not the
+/// `final_try`, nothing is planned (the papers are late; try again). Otherwise an empty list
+/// plans only late papers, and nobody gets an empty digest.
+///
+/// The stored list of a date is what its first plan saw: a paper that joins the list after
+/// that counts as late, and the next plans offer it to everyone who has not had it. Plans
+/// after the first (a second tick, a restart) write no list, so nothing late is hidden.
 pub async fn plan(
     cfg: &Config,
     store: &Store,
     source: &HfSource,
     date: NaiveDate,
     record: bool,
-    quiet_if_empty: bool,
+    final_try: bool,
 ) -> anyhow::Result<PlanOutcome> {
     let papers = source.fetch_day(date).await?;
+    let quiet_if_empty = final_try || !cfg.schedule_policy.is_workday(date);
     if papers.is_empty() && !quiet_if_empty {
         return Ok(PlanOutcome {
             papers,
@@ -78,6 +83,10 @@ pub async fn plan(
                 Err(e @ crate::source::FetchError::File { .. }) => {
                     tracing::debug!(day = %day, error = %e, "no earlier list to re-read")
                 }
+                // Its late papers would be missed for good: try the whole plan again later.
+                Err(e) if !final_try => {
+                    return Err(e).with_context(|| format!("re-reading the list of {day}"));
+                }
                 Err(e) => warn!(day = %day, error = %e, "an earlier list could not be re-read"),
             }
         }
@@ -92,20 +101,18 @@ pub async fn plan(
             inserted: 0,
         });
     }
-    if !papers.is_empty() {
-        store
-            .save_day(date, &papers)
-            .await
-            .context("storing the daily list")?;
-    }
+    let planned = store.planned_subscribers(date).await?;
+    let first_plan = planned.is_empty();
+    store
+        .upsert_papers(&papers)
+        .await
+        .context("storing the daily list")?;
     store
         .upsert_papers(&late)
         .await
         .context("storing late papers")?;
-
-    let planned = store.planned_subscribers(date).await?;
     let mut sent: HashMap<String, HashSet<ArxivId>> = HashMap::new();
-    for (who, id) in store.sent_pairs(date).await? {
+    for (who, id) in store.sent_pairs_of(&papers, date).await? {
         sent.entry(who).or_default().insert(id);
     }
     for (who, id) in store.sent_pairs_of(&late, date).await? {
@@ -143,10 +150,15 @@ pub async fn plan(
         .collect();
     let inserted = if record {
         let n = store.plan(date, &new).await?;
-        // Only now do the re-read lists replace the stored ones: had planning failed, their
-        // late papers would still count as late next time.
-        for (day, list) in &late_lists {
-            store.replace_list(*day, list).await?;
+        // Only now, and only at the first plan of the date, do the lists become "seen": had
+        // planning failed, or been partial, their late papers still count as late next time.
+        if first_plan {
+            if !papers.is_empty() {
+                store.replace_list(date, &papers).await?;
+            }
+            for (day, list) in &late_lists {
+                store.replace_list(*day, list).await?;
+            }
         }
         n
     } else {

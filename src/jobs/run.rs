@@ -122,6 +122,36 @@ pub async fn run_date(
     result
 }
 
+/// Brings the runs whose deliveries were still open when they ended up to date, once those
+/// deliveries have settled (sent, failed or skipped), and alerts if too many failed.
+pub async fn settle_open_runs(cfg: &Config, store: &Store) -> anyhow::Result<()> {
+    for mut run in store.open_runs().await? {
+        let c = store.counts(run.digest_date).await?;
+        if c.pending + c.sending > 0 {
+            continue;
+        }
+        let newly_failed = c.failed - run.failed;
+        run.sent = c.sent;
+        run.skipped = c.skipped;
+        run.failed = c.failed;
+        run.deferred = 0;
+        store.update_run_counts(&run).await?;
+        let done = c.sent + c.failed;
+        if newly_failed > 0 && c.failed as f64 > cfg.alerts.failure_ratio * done as f64 {
+            let date = run.digest_date;
+            let summary = format!("{} of {done} deliveries of {date} failed", c.failed);
+            let details = format!(
+                "More than {:.0}% of the deliveries failed (alerts.failure_ratio).\n\
+                 List them with: paperboy history --date {date} --status failed\n\
+                 Requeue them with: paperboy retry --date {date}",
+                cfg.alerts.failure_ratio * 100.0
+            );
+            alert(cfg, store, AlertKind::FailureRatio, &summary, &details).await;
+        }
+    }
+    Ok(())
+}
+
 /// Errors worth another try before the deadline: the source's.
 fn is_transient(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -139,7 +169,7 @@ async fn run_inner(
 ) -> anyhow::Result<RunOutcome> {
     let renderer = Renderer::new(&cfg.digest)?;
     let early = !opts.final_try && cfg.schedule_policy.is_workday(date);
-    let planned = plan(cfg, store, source, date, !opts.dry_run, !early).await?;
+    let planned = plan(cfg, store, source, date, !opts.dry_run, opts.final_try).await?;
     if planned.papers.is_empty() && early {
         return Ok(RunOutcome::NotYet(format!(
             "the list of {date} is still empty"

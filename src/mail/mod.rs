@@ -20,6 +20,10 @@ pub enum MailError {
     Permanent(String),
     #[error("{0}")]
     Session(String),
+    /// The server could not be reached or would not start a session for now (refused, timed
+    /// out, 4xx greeting): nobody can be sent to, but it may pass.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("building the message: {0}")]
     Build(String),
 }

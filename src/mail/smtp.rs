@@ -154,7 +154,10 @@ impl SmtpSender {
     pub async fn send(&mut self, envelope: &Envelope, bytes: &[u8]) -> Result<String, MailError> {
         let mut conn = match self.conn.take() {
             Some(c) if !c.has_broken() => c,
-            _ => self.connect().await?,
+            _ => self.connect().await.map_err(|e| match e {
+                MailError::Transient(m) => MailError::Unavailable(m),
+                other => other,
+            })?,
         };
         match self.transaction(&mut conn, envelope, bytes).await {
             Ok(resp) => {

@@ -181,6 +181,37 @@ impl Store {
         Ok(())
     }
 
+    /// Finished runs that ended with deliveries still open.
+    pub async fn open_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let dates: Vec<NaiveDate> = sqlx::query_scalar(
+            "SELECT digest_date FROM runs WHERE deferred > 0 AND finished_at IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("open runs"))?;
+        let mut out = Vec::new();
+        for d in dates {
+            out.extend(self.run(d).await?);
+        }
+        Ok(out)
+    }
+
+    /// Updates the counts of a finished run.
+    pub async fn update_run_counts(&self, run: &RunRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE runs SET sent = ?, skipped = ?, failed = ?, deferred = ? WHERE digest_date = ?",
+        )
+        .bind(run.sent)
+        .bind(run.skipped)
+        .bind(run.failed)
+        .bind(run.deferred)
+        .bind(run.digest_date)
+        .execute(&self.pool)
+        .await
+        .map_err(q("update run counts"))?;
+        Ok(())
+    }
+
     /// The run of `date`, if any.
     pub async fn run(&self, date: NaiveDate) -> Result<Option<RunRecord>, StoreError> {
         Ok(self.runs(Some(date), 1).await?.into_iter().next())
@@ -242,34 +273,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// For the papers of `date`'s list: which subscribers already have them from another date
-    /// (sent, or planned and not failed).
-    pub async fn sent_pairs(&self, date: NaiveDate) -> Result<SentPairs, StoreError> {
-        let rows = sqlx::query(
-            "SELECT dp.subscriber, dp.arxiv_id
-               FROM daily_list l
-               JOIN delivery_papers dp ON dp.arxiv_id = l.arxiv_id
-               JOIN deliveries d ON d.id = dp.delivery_id
-              WHERE l.digest_date = ? AND d.digest_date <> ?
-                AND d.status IN ('pending', 'sending', 'sent')",
-        )
-        .bind(date)
-        .bind(date)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("select sent papers"))?;
-        rows.into_iter()
-            .map(|r| {
-                let id: String = r.get(1);
-                let id = ArxivId::parse(&id).map_err(|message| StoreError::Corrupt {
-                    what: "delivery_papers.arxiv_id",
-                    message,
-                })?;
-                Ok((r.get::<String, _>(0), id))
-            })
-            .collect()
     }
 
     /// Of `papers`, those `subscriber` already has from a date other than `date`.
@@ -472,14 +475,21 @@ impl Store {
 
     /// Hands a claimed delivery back untouched, as if never tried (the attempt is not
     /// counted): for a run that stops before it could really try.
-    pub async fn release(&self, d: &Delivery, error: Option<&str>) -> Result<(), StoreError> {
+    pub async fn release(
+        &self,
+        d: &Delivery,
+        error: Option<&str>,
+        retry_at: Option<chrono::DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE deliveries
                 SET status = 'pending', attempts = MAX(attempts - 1, 0), error = COALESCE(?, error),
-                    lease_expires_at = NULL, claim_token = NULL, updated_at = ?
+                    lease_expires_at = NULL, claim_token = NULL, next_attempt_at = ?,
+                    updated_at = ?
               WHERE id = ? AND claim_token = ? AND status = 'sending'",
         )
         .bind(error)
+        .bind(retry_at)
         .bind(Utc::now())
         .bind(d.id)
         .bind(&d.claim_token)
