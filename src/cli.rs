@@ -18,8 +18,8 @@ use crate::jobs::{
     RunOptions, RunOutcome, check_not_future, cli_deliver_options, default_digest_date, deliver,
     run_date,
 };
-use crate::mail::Mailer;
 use crate::mail::SmtpSender;
+use crate::mail::{Mailer, UnsubscribeLinks};
 use crate::render::Rendered;
 use crate::render::Renderer;
 use crate::source::HfSource;
@@ -54,6 +54,13 @@ pub enum Command {
     Run,
     /// The next scheduled tick, the latest runs, and the deliveries pending or failed
     Status,
+    /// Run only the HTTP listener ([http] listen): /unsubscribe, /healthz, /metrics
+    Serve,
+    /// Subscribers and their opt-outs
+    Subscribers {
+        #[command(subcommand)]
+        action: SubscribersAction,
+    },
     /// Fetch a day's papers and send every subscriber's digest now (once per subscriber and
     /// date: running it again sends only what is still due)
     Send {
@@ -116,6 +123,14 @@ pub enum Command {
 fn parse_status(s: &str) -> Result<DeliveryStatus, String> {
     DeliveryStatus::parse(s)
         .ok_or_else(|| format!("{s:?} is not one of pending, sending, sent, failed, skipped"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersAction {
+    /// The configured subscribers, and who unsubscribed
+    List,
+    /// Clear a subscriber's opt-out: they receive digests again
+    Resume { email: String },
 }
 
 /// Runs the parsed command line; never panics on bad input, and maps failures to exit codes.
@@ -215,7 +230,7 @@ async fn render_one(
     source: &HfSource,
     sub: &Subscriber,
     date: NaiveDate,
-) -> anyhow::Result<(Rendered, usize)> {
+) -> anyhow::Result<(Rendered, usize, UnsubscribeLinks)> {
     let papers = source.fetch_day(date).await?;
     let store = open_store(cfg).await?;
     let sent: HashSet<_> = store
@@ -224,10 +239,9 @@ async fn render_one(
     store.close().await;
     let digest = DayList::new(&papers).select(sub, &cfg.topics, &sent);
     let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
-    Ok((
-        renderer.render(sub, date, &digest, &by_id)?,
-        digest.paper_count(),
-    ))
+    let links = UnsubscribeLinks::for_subscriber(cfg, &sub.email.key());
+    let rendered = renderer.render(sub, date, &digest, &by_id, links.visible())?;
+    Ok((rendered, digest.paper_count(), links))
 }
 
 async fn dispatch(
@@ -242,6 +256,71 @@ async fn dispatch(
             let daemon = Daemon::new(config_path, cfg.clone()).await?;
             daemon.run().await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            let addr = cfg
+                .http_listen
+                .context("paperboy serve needs [http] listen = \"address:port\"")?;
+            let store = open_store(cfg).await?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("http.listen {addr}"))?;
+            let heartbeat = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+            let beat = heartbeat.clone();
+            tokio::spawn(async move {
+                loop {
+                    beat.store(Utc::now().timestamp(), std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
+            });
+            let state = crate::http::HttpState {
+                store,
+                config: tokio::sync::watch::Sender::new(std::sync::Arc::new(cfg.clone()))
+                    .subscribe(),
+                heartbeat,
+                heartbeat_max_age: 30,
+            };
+            tokio::select! {
+                r = crate::http::serve(listener, state) => r?,
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Subscribers { action } => {
+            let store = open_store(cfg).await?;
+            let result = match action {
+                SubscribersAction::List => {
+                    let out: HashMap<String, (chrono::DateTime<Utc>, String)> = store
+                        .optouts()
+                        .await?
+                        .into_iter()
+                        .map(|(k, at, via)| (k, (at, via)))
+                        .collect();
+                    for s in &cfg.subscribers {
+                        let state = match out.get(&s.email.key()) {
+                            Some((at, via)) => {
+                                format!("unsubscribed {} ({via})", at.format("%Y-%m-%d %H:%M UTC"))
+                            }
+                            None => "subscribed".to_string(),
+                        };
+                        println!("{}  {}  topics={}", s.email, state, s.topics.join(","));
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                SubscribersAction::Resume { email } => {
+                    let key = EmailAddress::parse(&email)
+                        .map_err(anyhow::Error::msg)?
+                        .key();
+                    if store.resume(&key).await? {
+                        println!("{email}: opt-out cleared; digests resume with the next run");
+                    } else {
+                        println!("{email}: had not unsubscribed");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+            };
+            store.close().await;
+            result
         }
         Command::Status => {
             let now = Utc::now();
@@ -306,7 +385,7 @@ async fn dispatch(
             };
             let to = EmailAddress::parse(&to).map_err(anyhow::Error::msg)?;
             let source = source_for(cfg, source_file)?;
-            let (rendered, n) = render_one(cfg, renderer, &source, &sub, date).await?;
+            let (rendered, n, links) = render_one(cfg, renderer, &source, &sub, date).await?;
             let test = Subscriber {
                 email: to.clone(),
                 name: None,
@@ -317,7 +396,7 @@ async fn dispatch(
                 date,
                 cfg.smtp.from.email.domain(),
             );
-            let msg = crate::mail::build_message(&cfg.smtp, &test, &mid, &rendered)?;
+            let msg = crate::mail::build_message(&cfg.smtp, &test, &mid, &rendered, &links)?;
             let mut mailer = Mailer::from_config(cfg)?;
             let reply = mailer.send(&msg).await;
             mailer.close().await;
@@ -384,7 +463,7 @@ async fn dispatch(
             let date = date_for(cfg, date, source_file.as_deref())?;
             let sub = find_subscriber(cfg, &subscriber)?;
             let source = source_for(cfg, source_file)?;
-            let (r, count) = render_one(cfg, renderer, &source, sub, date).await?;
+            let (r, count, _) = render_one(cfg, renderer, &source, sub, date).await?;
             eprintln!("Subject: {}", r.subject);
             eprintln!(
                 "{} papers; HTML part {} bytes, text part {} bytes",

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::domain::{EmailAddress, Subscriber};
-use crate::jobs::schedule::Schedule;
+use crate::schedule::Schedule;
 use crate::source::SourceOptions;
 use crate::topics::{Phrase, Topic};
 
@@ -39,6 +39,7 @@ struct RawSettings {
     schedule: RawSchedule,
     daemon: RawDaemon,
     http: RawHttp,
+    unsubscribe: RawUnsubscribe,
     smtp: RawSmtp,
     delivery: RawDelivery,
     database: RawDatabase,
@@ -128,6 +129,15 @@ impl Default for RawDaemon {
 #[serde(deny_unknown_fields, default)]
 struct RawHttp {
     listen: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawUnsubscribe {
+    base_url: String,
+    secret: Option<SecretString>,
+    secret_file: String,
+    mailto: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -290,11 +300,7 @@ struct RawSubscriber {
 
 // ---------------------------------------------------------------- typed, validated
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DigestDay {
-    Yesterday,
-    Today,
-}
+pub use crate::schedule::DigestDay;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -392,6 +398,17 @@ impl SchedulePolicy {
     }
 }
 
+/// How subscribers leave: List-Unsubscribe headers and signed links.
+#[derive(Debug, Clone)]
+pub struct UnsubscribeConfig {
+    /// The public address of the HTTP listener's /unsubscribe (https), if any.
+    pub base_url: Option<url::Url>,
+    /// The key that signs the tokens in links.
+    pub secret: Option<SecretString>,
+    /// Where mailto: unsubscribe requests go (default: the sender).
+    pub mailto: Option<EmailAddress>,
+}
+
 /// Where and when the operator is told that something went wrong.
 #[derive(Debug, Clone)]
 pub struct AlertsConfig {
@@ -413,6 +430,7 @@ pub struct Config {
     pub grace_period: Duration,
     /// Where the optional HTTP listener (health, metrics) listens.
     pub http_listen: Option<std::net::SocketAddr>,
+    pub unsubscribe: UnsubscribeConfig,
     pub smtp: SmtpConfig,
     pub transport: TransportKind,
     pub outbox_dir: PathBuf,
@@ -521,6 +539,7 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
         problems.push(format!("schedule.cron: {e}"));
         Schedule::parse("0 0 8 * * *", timezone, digest_day).expect("a valid literal")
     });
+    let unsubscribe = validate_unsubscribe(raw.unsubscribe, &mut problems);
     let workdays: Vec<chrono::Weekday> = raw
         .schedule
         .workdays
@@ -761,6 +780,7 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
         },
         grace_period: raw.daemon.grace_period,
         http_listen,
+        unsubscribe,
         smtp,
         transport,
         outbox_dir: PathBuf::from(raw.delivery.outbox_dir.trim()),
@@ -863,6 +883,62 @@ fn validate_smtp(s: RawSmtp, problems: &mut Vec<String>) -> SmtpConfig {
         timeout: s.timeout,
         ca_file: non_empty_path(&s.ca_file),
         hello_name: (!s.hello_name.trim().is_empty()).then(|| s.hello_name.trim().to_string()),
+    }
+}
+
+fn validate_unsubscribe(u: RawUnsubscribe, problems: &mut Vec<String>) -> UnsubscribeConfig {
+    let secret = match (u.secret, non_empty_path(&u.secret_file)) {
+        (Some(_), Some(_)) => {
+            problems
+                .push("unsubscribe.secret and unsubscribe.secret_file: set one, not both".into());
+            None
+        }
+        (Some(s), None) => Some(s),
+        (None, Some(f)) => match std::fs::read_to_string(&f) {
+            Ok(t) => Some(SecretString::from(t.trim().to_string())),
+            Err(e) => {
+                problems.push(format!(
+                    "unsubscribe.secret_file: cannot read {}: {e}",
+                    f.display()
+                ));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    if let Some(s) = &secret
+        && secrecy::ExposeSecret::expose_secret(s).len() < 16
+    {
+        problems.push("unsubscribe.secret: must be at least 16 characters".into());
+    }
+    let base_url = match u.base_url.trim() {
+        "" => None,
+        b => match url::Url::parse(b) {
+            Ok(url) if matches!(url.scheme(), "https" | "http") => Some(url),
+            _ => {
+                problems.push(format!(
+                    "unsubscribe.base_url: {b:?} is not an http(s) URL like \"https://digest.example.org/unsubscribe\""
+                ));
+                None
+            }
+        },
+    };
+    if base_url.is_some() && secret.is_none() {
+        problems.push(
+            "unsubscribe.base_url needs unsubscribe.secret (or secret_file) to sign its links"
+                .into(),
+        );
+    }
+    let mailto = match u.mailto.trim() {
+        "" => None,
+        m => EmailAddress::parse(m)
+            .map_err(|e| problems.push(format!("unsubscribe.mailto: {e}")))
+            .ok(),
+    };
+    UnsubscribeConfig {
+        base_url,
+        secret,
+        mailto,
     }
 }
 

@@ -1,4 +1,5 @@
-//! The optional HTTP listener (`[http] listen`): `/healthz` and `/metrics`.
+//! The optional HTTP listener (`[http] listen`): `/healthz`, `/metrics`, and `/unsubscribe`
+//! (the signed link of the email's footer, and RFC 8058 one-click POSTs).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::config::Config;
+use crate::mail::Tokens;
 use crate::metrics::{Metrics, metrics};
 use crate::store::Store;
 
@@ -31,8 +33,94 @@ pub async fn serve(listener: tokio::net::TcpListener, state: HttpState) -> std::
     let app = axum::Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics_text))
+        .route(
+            "/unsubscribe",
+            axum::routing::get(unsubscribe_link).post(unsubscribe_one_click),
+        )
         .with_state(state);
     axum::serve(listener, app).await
+}
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    t: String,
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title></head><body style=\"font-family:-apple-system,BlinkMacSystemFont,\
+         'Segoe UI',Roboto,Helvetica,Arial,sans-serif;max-width:32rem;margin:3rem auto;\
+         padding:0 1rem;color:#18181b;\"><h1 style=\"font-size:1.4rem;\">{title}</h1>{body}</body></html>"
+    )
+}
+
+/// Checks a token and records the opt-out: (status, HTML page).
+async fn opt_out(s: &HttpState, token: &str, via: &str) -> (StatusCode, String) {
+    let secret = s.config.borrow().unsubscribe.secret.clone();
+    let Some(key) = secret.and_then(|sec| Tokens::new(sec).verify(token)) else {
+        return (
+            StatusCode::FORBIDDEN,
+            page(
+                "This link is not valid",
+                "<p>The unsubscribe link is incomplete or was altered. Use the link from your \
+                 latest email, or reply to it.</p>",
+            ),
+        );
+    };
+    match s.store.opt_out(&key, via).await {
+        Ok(first) => {
+            info!(via, first, "unsubscribed");
+            (
+                StatusCode::OK,
+                page(
+                    "You are unsubscribed",
+                    &format!(
+                        "<p>{} will receive no more paperboy digests.</p>",
+                        handlebars::html_escape(&key)
+                    ),
+                ),
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "recording an opt-out failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                page(
+                    "Please try again later",
+                    "<p>The request could not be recorded.</p>",
+                ),
+            )
+        }
+    }
+}
+
+/// The link in the email's footer.
+async fn unsubscribe_link(
+    State(s): State<HttpState>,
+    axum::extract::Query(q): axum::extract::Query<TokenQuery>,
+) -> impl IntoResponse {
+    let (code, html) = opt_out(&s, &q.t, "link").await;
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+}
+
+/// RFC 8058 one-click: a POST of `List-Unsubscribe=One-Click` to the List-Unsubscribe URL.
+async fn unsubscribe_one_click(
+    State(s): State<HttpState>,
+    axum::extract::Query(q): axum::extract::Query<TokenQuery>,
+) -> impl IntoResponse {
+    let (code, html) = opt_out(&s, &q.t, "one-click").await;
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
 }
 
 async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod mail;
 pub mod metrics;
 pub mod render;
+pub mod schedule;
 pub mod source;
 pub mod store;
 pub mod telemetry;

@@ -111,8 +111,10 @@ impl Renderer {
         date: NaiveDate,
         digest: &Digest,
         papers: &HashMap<ArxivId, Paper>,
+        unsubscribe_url: &str,
     ) -> Result<Rendered, RenderError> {
-        let view = self.view(subscriber, date, digest, papers);
+        let mut view = self.view(subscriber, date, digest, papers);
+        view.unsubscribe_url = unsubscribe_url.to_string();
         let fail = |name: &'static str| {
             let who = subscriber.email.to_string();
             move |e: handlebars::RenderError| RenderError::Render {
@@ -175,6 +177,7 @@ impl Renderer {
                 .collect::<Vec<_>>()
                 .join(", "),
             groups,
+            unsubscribe_url: String::new(),
         }
     }
 
@@ -225,6 +228,7 @@ struct DigestView<'a> {
     paper_count: usize,
     topic_names: String,
     groups: Vec<GroupView>,
+    unsubscribe_url: String,
 }
 
 #[derive(Serialize)]

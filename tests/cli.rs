@@ -112,7 +112,9 @@ async fn preview_writes_both_parts_and_sends_nothing() {
     );
     assert!(text.contains("== agents =="));
     assert!(
-        text.lines().all(|l| l.chars().count() <= 78),
+        text.lines()
+            .filter(|l| !l.contains("://") && !l.contains("mailto:"))
+            .all(|l| l.chars().count() <= 78),
         "wrapped text"
     );
     assert!(smtp.received().is_empty());

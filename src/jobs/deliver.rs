@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::config::{Config, DeliveryPolicy};
 use crate::domain::Subscriber;
-use crate::mail::{MailError, Mailer, build_message};
+use crate::mail::{MailError, Mailer, UnsubscribeLinks, build_message};
 use crate::render::Renderer;
 use crate::store::{Delivery, DeliveryStatus, Store};
 
@@ -269,14 +269,18 @@ async fn process(
     }
     let ids: Vec<_> = d.digest.paper_ids().collect();
     let papers = store.papers(&ids).await?;
-    let rendered = match sh.renderer.render(sub, d.digest_date, &d.digest, &papers) {
+    let links = UnsubscribeLinks::for_subscriber(&sh.cfg, &d.subscriber);
+    let rendered = match sh
+        .renderer
+        .render(sub, d.digest_date, &d.digest, &papers, links.visible())
+    {
         Ok(r) => r,
         Err(e) => {
             store.release(&d, Some(&e.to_string()), None).await?;
             return Err(e).context("rendering a digest; the delivery stays pending");
         }
     };
-    let msg = match build_message(&sh.cfg.smtp, sub, &d.message_id, &rendered) {
+    let msg = match build_message(&sh.cfg.smtp, sub, &d.message_id, &rendered, &links) {
         Ok(m) => m,
         Err(e) => {
             record(store, &d, Failed, None, Some(&e.to_string()), None).await?;

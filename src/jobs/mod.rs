@@ -4,7 +4,6 @@ pub mod alerts;
 mod deliver;
 mod plan;
 mod run;
-pub mod schedule;
 
 pub use deliver::{DeliverOptions, backoff, deliver};
 pub use plan::{PlanOutcome, plan};

@@ -118,6 +118,12 @@ pub async fn plan(
     for (who, id) in store.sent_pairs_of(&late, date).await? {
         sent.entry(who).or_default().insert(id);
     }
+    let opted_out: HashSet<String> = store
+        .optouts()
+        .await?
+        .into_iter()
+        .map(|(who, _, _)| who)
+        .collect();
     let candidates: Vec<Paper> = papers.iter().chain(&late).cloned().collect();
     let day = DayList::new(&candidates);
     let none = HashSet::new();
@@ -129,8 +135,14 @@ pub async fn plan(
         .filter(|s| !planned.contains(&s.email.key()))
         .map(|s| {
             let key = s.email.key();
-            let digest: Digest = day.select(s, &cfg.topics, sent.get(&key).unwrap_or(&none));
-            let (status, note) = if digest.is_empty() && (!s.send_empty || quiet_day) {
+            let digest: Digest = if opted_out.contains(&key) {
+                Digest::default()
+            } else {
+                day.select(s, &cfg.topics, sent.get(&key).unwrap_or(&none))
+            };
+            let (status, note) = if opted_out.contains(&key) {
+                (DeliveryStatus::Skipped, Some("unsubscribed".to_string()))
+            } else if digest.is_empty() && (!s.send_empty || quiet_day) {
                 (
                     DeliveryStatus::Skipped,
                     Some("no new paper matched the subscriber's topics".to_string()),

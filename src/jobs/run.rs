@@ -12,7 +12,7 @@ use tracing::info;
 use super::alerts::{AlertKind, alert};
 use super::{DeliverOptions, RunReport, deliver, plan};
 use crate::config::Config;
-use crate::mail::{Mailer, build_message};
+use crate::mail::{Mailer, UnsubscribeLinks, build_message};
 use crate::render::Renderer;
 use crate::source::{FetchError, HfSource};
 use crate::store::{DeliveryStatus, RunRecord, Store};
@@ -199,8 +199,9 @@ async fn run_inner(
                 .iter()
                 .find(|s| s.email.key() == d.subscriber)
                 .context("a planned subscriber vanished from the config")?;
-            let rendered = renderer.render(sub, date, &d.digest, &papers)?;
-            let msg = build_message(&cfg.smtp, sub, &d.message_id, &rendered)?;
+            let links = UnsubscribeLinks::for_subscriber(cfg, &d.subscriber);
+            let rendered = renderer.render(sub, date, &d.digest, &papers, links.visible())?;
+            let msg = build_message(&cfg.smtp, sub, &d.message_id, &rendered, &links)?;
             outbox.send(&msg).await?;
             report.sent += 1;
             report.sent_now += 1;

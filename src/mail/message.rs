@@ -6,7 +6,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest as _, Sha256};
 
-use super::MailError;
+use super::{MailError, UnsubscribeLinks};
 use crate::config::SmtpConfig;
 use crate::domain::Subscriber;
 use crate::render::Rendered;
@@ -28,6 +28,7 @@ pub fn build_message(
     subscriber: &Subscriber,
     message_id: &str,
     rendered: &Rendered,
+    links: &UnsubscribeLinks,
 ) -> Result<Message, MailError> {
     let to = Mailbox::new(subscriber.name.clone(), subscriber.email.address().clone());
     let mut b = Message::builder()
@@ -53,10 +54,29 @@ pub fn build_message(
     let mut msg = b
         .multipart(body)
         .map_err(|e| MailError::Build(e.to_string()))?;
-    msg.headers_mut().insert_raw(HeaderValue::new(
-        HeaderName::new_from_ascii_str("Auto-Submitted"),
-        "auto-generated".to_string(),
-    ));
+    let mut raw = |name: &'static str, value: String| {
+        msg.headers_mut().insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str(name),
+            value,
+        ));
+    };
+    raw("Auto-Submitted", "auto-generated".to_string());
+    raw(
+        "List-Id",
+        format!("paperboy digest <digest.{}>", smtp.from.email.domain()),
+    );
+    // RFC 2369 and RFC 8058: one-click where an https endpoint exists, mailto always.
+    let unsubscribe = match &links.https {
+        Some(https) => format!("<{https}>, <{}>", links.mailto),
+        None => format!("<{}>", links.mailto),
+    };
+    raw("List-Unsubscribe", unsubscribe);
+    if links.https.is_some() {
+        raw(
+            "List-Unsubscribe-Post",
+            "List-Unsubscribe=One-Click".to_string(),
+        );
+    }
     Ok(msg)
 }
 

@@ -3,10 +3,12 @@
 mod message;
 mod smtp;
 mod transport;
+mod unsubscribe;
 
 pub use message::{build_message, message_id};
 pub use smtp::SmtpSender;
 pub use transport::Mailer;
+pub use unsubscribe::{Tokens, UnsubscribeLinks};
 
 /// A send that did not go through. Transient ones may succeed later (4xx, I/O, time-out);
 /// permanent ones will not for this recipient (a 5xx reply to RCPT or to the message);

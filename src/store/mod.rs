@@ -9,23 +9,19 @@ use crate::domain::ArxivId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("opening the database {url}: {source}")]
-    Open {
-        url: String,
-        #[source]
-        source: sqlx::Error,
-    },
-    #[error("migrating the database {url}: {source}")]
+    // The causes are part of the message (and not chained as sources, which would print
+    // them twice).
+    #[error("opening the database {url}: {cause}")]
+    Open { url: String, cause: sqlx::Error },
+    #[error("migrating the database {url}: {cause}")]
     Migrate {
         url: String,
-        #[source]
-        source: sqlx::migrate::MigrateError,
+        cause: sqlx::migrate::MigrateError,
     },
-    #[error("database query ({what}): {source}")]
+    #[error("database query ({what}): {cause}")]
     Query {
         what: &'static str,
-        #[source]
-        source: sqlx::Error,
+        cause: sqlx::Error,
     },
     #[error("the database holds a row it cannot read ({what}): {message}")]
     Corrupt { what: &'static str, message: String },

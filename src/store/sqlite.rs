@@ -23,15 +23,15 @@ pub struct Store {
 }
 
 fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |source| StoreError::Query { what, source }
+    move |cause| StoreError::Query { what, cause }
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let open = |source| StoreError::Open {
+        let open = |cause| StoreError::Open {
             url: url.to_string(),
-            source,
+            cause,
         };
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(open)?
@@ -49,13 +49,24 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(open)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                url: url.to_string(),
-                source,
-            })?;
+        // SQLite has no migration lock: two processes starting on a new file (the service
+        // and a command) can race; the loser finds the work done when it tries again.
+        let mut tries = 0;
+        loop {
+            match MIGRATOR.run(&pool).await {
+                Ok(()) => break,
+                Err(_) if tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+                }
+                Err(cause) => {
+                    return Err(StoreError::Migrate {
+                        url: url.to_string(),
+                        cause,
+                    });
+                }
+            }
+        }
         Ok(Self { pool })
     }
 
@@ -630,6 +641,54 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Records an opt-out; returns false when the subscriber had already opted out.
+    pub async fn opt_out(&self, subscriber: &str, via: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO optouts (subscriber, at, via) VALUES (?, ?, ?)
+             ON CONFLICT (subscriber) DO NOTHING",
+        )
+        .bind(subscriber)
+        .bind(Utc::now())
+        .bind(via)
+        .execute(&self.pool)
+        .await
+        .map_err(q("opt out"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Clears an opt-out; returns false when there was none.
+    pub async fn resume(&self, subscriber: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM optouts WHERE subscriber = ? COLLATE NOCASE")
+            .bind(subscriber)
+            .execute(&self.pool)
+            .await
+            .map_err(q("resume"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Everyone who opted out, with when and how.
+    pub async fn optouts(
+        &self,
+    ) -> Result<Vec<(String, chrono::DateTime<Utc>, String)>, StoreError> {
+        let rows = sqlx::query("SELECT subscriber, at, via FROM optouts ORDER BY at")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("optouts"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    pub async fn is_opted_out(&self, subscriber: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM optouts WHERE subscriber = ?")
+            .bind(subscriber)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("optout"))?;
+        Ok(n > 0)
     }
 
     /// Whether the database answers.

@@ -10,7 +10,12 @@ use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 
-use crate::config::DigestDay;
+/// Which day's list a tick sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestDay {
+    Yesterday,
+    Today,
+}
 
 #[derive(Debug, Clone)]
 pub struct Schedule {

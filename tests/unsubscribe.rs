@@ -1,0 +1,183 @@
+//! Leaving without a login: List-Unsubscribe headers, signed links, RFC 8058 one-click POSTs,
+//! forged tokens refused, and the operator's resume.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores_it() {
+    let api = HfApi::start().await;
+    for d in ["2026-04-13", "2026-04-14", "2026-04-15"] {
+        api.serve_day(d, fixture_items("2026-04-10"));
+    }
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let port = free_port();
+    let subs: String = ["one@example.org", "two@example.org", "stay@example.org"]
+        .iter()
+        .map(|e| format!("[[subscribers]]\nemail = {e:?}\ntopics = [\"agents\"]\n"))
+        .collect();
+    let cfg = format!(
+        "[source]\nbase_url = {:?}\nlookback_days = 0\n[database]\nurl = \"sqlite://paperboy.db\"\n\
+         [delivery]\ntransport = \"smtp\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
+         [unsubscribe]\nbase_url = \"http://127.0.0.1:{port}/unsubscribe\"\n\
+         secret = \"a test secret of some length\"\n{}\n\
+         [topics.agents]\nkeywords = [\"agent\", \"agents\"]\nmax_papers = 2\n{subs}",
+        api.base_url,
+        smtp_section(&smtp, &SmtpOptions::default())
+    );
+    let pb = Paperboy::new(&cfg);
+    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"))
+        .arg("--config")
+        .arg(pb.dir.path().join("paperboy.toml"))
+        .arg("serve")
+        .current_dir(pb.dir.path())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    let out = pb.run(&["send", "--date", "2026-04-13"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = smtp.received();
+    assert_eq!(got.len(), 3);
+    let link_of = |who: &str| -> (String, String) {
+        let r = got.iter().find(|r| r.rcpt_tos == [who]).unwrap();
+        let msg = r.parsed();
+        let list_id = msg.header_raw("List-Id").unwrap().trim().to_string();
+        assert!(list_id.contains("<digest.paperboy.test>"), "{list_id}");
+        assert_eq!(
+            msg.header_raw("List-Unsubscribe-Post").unwrap().trim(),
+            "List-Unsubscribe=One-Click"
+        );
+        let lu = msg
+            .header_raw("List-Unsubscribe")
+            .unwrap()
+            .replace(['\r', '\n'], "");
+        let https = lu
+            .split(',')
+            .map(|p| {
+                p.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+            .find(|p| p.starts_with("http"))
+            .unwrap_or_else(|| panic!("{lu}"));
+        assert!(
+            lu.contains("<mailto:digest@paperboy.test?subject=unsubscribe"),
+            "{lu}"
+        );
+        // The footer shows the same link (its token needs no escaping).
+        let token = https.split("t=").nth(1).unwrap();
+        assert!(msg.body_html(0).unwrap().contains(token));
+        assert!(msg.body_text(0).unwrap().contains(&https));
+        (https, lu)
+    };
+    let (one, _) = link_of("one@example.org");
+    let (two, _) = link_of("two@example.org");
+    let http = reqwest::Client::new();
+    // Wait for the listener.
+    for _ in 0..100 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // RFC 8058 one-click: a POST of List-Unsubscribe=One-Click to the header's URL.
+    let r = http
+        .post(&one)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The footer link works as a plain GET; twice is harmless.
+    for _ in 0..2 {
+        let r = http.get(&two).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("two@example.org will receive no more")
+        );
+    }
+    // A tampered token: another subscriber's name under a valid signature, or a bad signature.
+    let forged = one.replace("b25l", "c3RheQ"); // "one" -> "stay" in base64url
+    assert_ne!(forged, one);
+    assert_eq!(http.get(&forged).send().await.unwrap().status(), 403);
+    let mut cut = two.clone();
+    cut.pop();
+    assert_eq!(
+        http.post(&cut)
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+
+    let out = pb.run(&["send", "--date", "2026-04-14"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let day2: Vec<Vec<String>> = smtp.received()[3..]
+        .iter()
+        .map(|r| r.rcpt_tos.clone())
+        .collect();
+    assert_eq!(
+        day2,
+        [vec!["stay@example.org".to_string()]],
+        "opted-out get nothing"
+    );
+    let out = pb
+        .run(&["history", "--date", "2026-04-14", "--status", "skipped"])
+        .await;
+    assert_eq!(
+        out.stdout.matches("error: unsubscribed").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    let out = pb.run(&["subscribers", "list"]).await;
+    assert!(
+        out.stdout.contains("one@example.org  unsubscribed") && out.stdout.contains("(one-click)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("stay@example.org  subscribed"),
+        "{}",
+        out.stdout
+    );
+
+    let out = pb.run(&["subscribers", "resume", "one@example.org"]).await;
+    assert!(out.stdout.contains("opt-out cleared"), "{}", out.stdout);
+    let out = pb.run(&["send", "--date", "2026-04-15"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut day3: Vec<String> = smtp.received()[4..]
+        .iter()
+        .map(|r| r.rcpt_tos[0].clone())
+        .collect();
+    day3.sort();
+    assert_eq!(day3, ["one@example.org", "stay@example.org"]);
+    serve.kill().await.unwrap();
+}
