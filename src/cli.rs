@@ -396,7 +396,14 @@ async fn dispatch(
                 date,
                 cfg.smtp.from.email.domain(),
             );
-            let msg = crate::mail::build_message(&cfg.smtp, &test, &mid, &rendered, &links)?;
+            let msg = crate::mail::build_message(
+                &cfg.smtp,
+                &test,
+                &mid,
+                &rendered,
+                &links,
+                cfg.dkim.as_deref(),
+            )?;
             let mut mailer = Mailer::from_config(cfg)?;
             let reply = mailer.send(&msg).await;
             mailer.close().await;

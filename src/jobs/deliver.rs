@@ -280,7 +280,14 @@ async fn process(
             return Err(e).context("rendering a digest; the delivery stays pending");
         }
     };
-    let msg = match build_message(&sh.cfg.smtp, sub, &d.message_id, &rendered, &links) {
+    let msg = match build_message(
+        &sh.cfg.smtp,
+        sub,
+        &d.message_id,
+        &rendered,
+        &links,
+        sh.cfg.dkim.as_deref(),
+    ) {
         Ok(m) => m,
         Err(e) => {
             record(store, &d, Failed, None, Some(&e.to_string()), None).await?;

@@ -201,7 +201,14 @@ async fn run_inner(
                 .context("a planned subscriber vanished from the config")?;
             let links = UnsubscribeLinks::for_subscriber(cfg, &d.subscriber);
             let rendered = renderer.render(sub, date, &d.digest, &papers, links.visible())?;
-            let msg = build_message(&cfg.smtp, sub, &d.message_id, &rendered, &links)?;
+            let msg = build_message(
+                &cfg.smtp,
+                sub,
+                &d.message_id,
+                &rendered,
+                &links,
+                cfg.dkim.as_deref(),
+            )?;
             outbox.send(&msg).await?;
             report.sent += 1;
             report.sent_now += 1;

@@ -29,6 +29,7 @@ pub fn build_message(
     message_id: &str,
     rendered: &Rendered,
     links: &UnsubscribeLinks,
+    dkim: Option<&lettre::message::dkim::DkimConfig>,
 ) -> Result<Message, MailError> {
     let to = Mailbox::new(subscriber.name.clone(), subscriber.email.address().clone());
     let mut b = Message::builder()
@@ -76,6 +77,10 @@ pub fn build_message(
             "List-Unsubscribe-Post",
             "List-Unsubscribe=One-Click".to_string(),
         );
+    }
+    // Last: the signature covers the headers as they are now.
+    if let Some(d) = dkim {
+        lettre::message::dkim::dkim_sign(&mut msg, d);
     }
     Ok(msg)
 }

@@ -172,14 +172,14 @@ impl HfApi {
 
 // ------------------------------------------------------------------ SMTP: aiosmtpd
 
-/// A python3 that can import aiosmtpd: the system one when it can, else a virtualenv under
-/// target/ into which aiosmtpd is installed once.
-fn python_with_aiosmtpd() -> PathBuf {
+/// A python3 that can import aiosmtpd and dkim (dkimpy): the system one when it can, else a
+/// virtualenv under target/ into which they are installed once.
+pub fn python_for_tests() -> PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
         let ok = |py: &Path| {
             Command::new(py)
-                .args(["-c", "import aiosmtpd"])
+                .args(["-c", "import aiosmtpd, dkim"])
                 .stderr(Stdio::null())
                 .status()
                 .map(|s| s.success())
@@ -199,10 +199,17 @@ fn python_with_aiosmtpd() -> PathBuf {
                 .expect("python3 is needed for the SMTP test server");
             assert!(st.success(), "python3 -m venv failed");
             let st = Command::new(&py)
-                .args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "aiosmtpd==1.4.6",
+                    "dkimpy==1.1.8",
+                ])
                 .status()
                 .expect("pip runs");
-            assert!(st.success(), "pip install aiosmtpd failed");
+            assert!(st.success(), "pip install aiosmtpd dkimpy failed");
         }
         py
     })
@@ -318,7 +325,7 @@ impl SmtpServer {
     pub fn start(opts: SmtpOptions) -> Self {
         let maildir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
-        let mut cmd = Command::new(python_with_aiosmtpd());
+        let mut cmd = Command::new(python_for_tests());
         cmd.arg(script).arg("--maildir").arg(maildir.path());
         let certs = (opts.starttls || opts.implicit_tls).then(TestCerts::generate);
         if let Some(c) = &certs {

@@ -1,0 +1,110 @@
+//! The email itself: DKIM signatures that an independent verifier accepts, and the size guard.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+fn openssl(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn verify(raw: &[u8], record: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.eml");
+    std::fs::write(&path, raw).unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/dkim_verify.py");
+    let out = Command::new(python_for_tests())
+        .arg(script)
+        .arg(&path)
+        .arg(record)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn dkim_signatures_verify_with_an_independent_verifier() {
+    let keys = tempfile::tempdir().unwrap();
+    openssl(
+        keys.path(),
+        &["genrsa", "-traditional", "-out", "dkim.pem", "2048"],
+    );
+    let der = openssl(
+        keys.path(),
+        &["rsa", "-in", "dkim.pem", "-pubout", "-outform", "DER"],
+    );
+    use base64::Engine;
+    let record = format!(
+        "v=DKIM1; k=rsa; p={}",
+        base64::engine::general_purpose::STANDARD.encode(der)
+    );
+
+    let api = HfApi::start().await;
+    api.serve_day("2026-04-10", fixture_items("2026-04-10"));
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let cfg = format!(
+        "[source]\nbase_url = {:?}\nlookback_days = 0\n[database]\nurl = \"sqlite://paperboy.db\"\n\
+         [delivery]\ntransport = \"smtp\"\n\
+         [unsubscribe]\nbase_url = \"https://digest.paperboy.test/unsubscribe\"\n\
+         secret = \"sixteen chars or more\"\n\
+         [dkim]\nselector = \"pb2026\"\ndomain = \"paperboy.test\"\nprivate_key_file = {:?}\n{}\n\
+         [topics.agents]\nkeywords = [\"agent\"]\n\
+         [[subscribers]]\nemail = \"ada@example.org\"\nname = \"Ada Lovelace\"\ntopics = [\"agents\"]\n",
+        api.base_url,
+        keys.path().join("dkim.pem").display().to_string(),
+        smtp_section(&smtp, &SmtpOptions::default())
+    );
+    let pb = Paperboy::new(&cfg);
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = smtp.received();
+    assert_eq!(got.len(), 1);
+    let raw = &got[0].raw;
+    let msg = got[0].parsed();
+    let sig = msg
+        .header_raw("DKIM-Signature")
+        .expect("a DKIM-Signature header");
+    assert!(
+        sig.contains("d=paperboy.test") && sig.contains("s=pb2026"),
+        "{sig}"
+    );
+    assert!(
+        sig.to_ascii_lowercase().contains("list-unsubscribe-post"),
+        "one-click signed: {sig}"
+    );
+
+    let (ok, log) = verify(raw, &record);
+    assert!(ok, "dkimpy rejects the signature:\n{log}");
+
+    // The same verifier refuses an altered message: the signature means something.
+    let text = String::from_utf8_lossy(raw).replace("Subject: ", "Subject: [altered] ");
+    let (ok, _) = verify(text.as_bytes(), &record);
+    assert!(!ok, "an altered subject must not verify");
+
+    // A key that is not PKCS#1 PEM is a config error naming the key.
+    std::fs::write(keys.path().join("bad.pem"), "not a key").unwrap();
+    pb.set_config(&cfg.replace("dkim.pem", "bad.pem"));
+    let out = pb.run(&["check"]).await;
+    assert_eq!(out.code, 78);
+    assert!(
+        out.stderr.contains("dkim.private_key_file"),
+        "{}",
+        out.stderr
+    );
+}
