@@ -261,6 +261,7 @@ struct RawDigest {
     max_authors: usize,
     send_empty: bool,
     templates_dir: String,
+    thumbnails: bool,
 }
 
 impl Default for RawDigest {
@@ -271,6 +272,7 @@ impl Default for RawDigest {
             max_authors: 4,
             send_empty: false,
             templates_dir: String::new(),
+            thumbnails: false,
         }
     }
 }
@@ -353,6 +355,8 @@ pub struct DigestConfig {
     pub max_authors: usize,
     pub send_empty: bool,
     pub templates_dir: Option<PathBuf>,
+    /// Show each paper's thumbnail (an external image); off by default.
+    pub thumbnails: bool,
 }
 
 /// How deliveries are sent: parallel sessions, relay limits, retries of transient failures.
@@ -660,6 +664,7 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
         max_authors: raw.digest.max_authors.max(1),
         send_empty: raw.digest.send_empty,
         templates_dir: non_empty_path(&raw.digest.templates_dir),
+        thumbnails: raw.digest.thumbnails,
     };
 
     let mut topics = HashMap::new();

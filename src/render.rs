@@ -83,6 +83,15 @@ impl Renderer {
                     .unwrap_or_else(|| (builtin.to_string(), "built-in".to_string())),
                 None => (builtin.to_string(), "built-in".to_string()),
             };
+            let source = if name == HTML_TEMPLATE {
+                inline_css(&source).map_err(|message| RenderError::Template {
+                    name,
+                    origin: origin.clone(),
+                    message,
+                })?
+            } else {
+                source
+            };
             let registry = if name == HTML_TEMPLATE {
                 &mut html
             } else {
@@ -115,6 +124,40 @@ impl Renderer {
     ) -> Result<Rendered, RenderError> {
         let mut view = self.view(subscriber, date, digest, papers);
         view.unsubscribe_url = unsubscribe_url.to_string();
+        let mut rendered = self.render_view(subscriber, &view)?;
+        if rendered.html.len() <= MAX_HTML_BYTES {
+            return Ok(rendered);
+        }
+        // Too big for Gmail (it clips at 102 KB): shorter texts first, then fewer papers.
+        for limit in [300, 150] {
+            for g in &mut view.groups {
+                for p in &mut g.papers {
+                    p.text = trim_words(&p.full_text, limit.min(self.opts.text_max_chars.max(1)));
+                }
+            }
+            rendered = self.render_view(subscriber, &view)?;
+            if rendered.html.len() <= MAX_HTML_BYTES {
+                return Ok(rendered);
+            }
+        }
+        while rendered.html.len() > MAX_HTML_BYTES && view.paper_count > 1 {
+            // Drop a share of the lowest-ranked papers proportional to the excess.
+            let excess = rendered.html.len() - MAX_HTML_BYTES;
+            let per_paper = rendered.html.len() / view.paper_count.max(1);
+            let drop = (excess / per_paper.max(1) + 1).min(view.paper_count - 1);
+            for _ in 0..drop {
+                view.drop_lowest();
+            }
+            rendered = self.render_view(subscriber, &view)?;
+        }
+        Ok(rendered)
+    }
+
+    fn render_view(
+        &self,
+        subscriber: &Subscriber,
+        view: &DigestView<'_>,
+    ) -> Result<Rendered, RenderError> {
         let fail = |name: &'static str| {
             let who = subscriber.email.to_string();
             move |e: handlebars::RenderError| RenderError::Render {
@@ -125,15 +168,15 @@ impl Renderer {
         };
         let html = self
             .html
-            .render(HTML_TEMPLATE, &view)
+            .render(HTML_TEMPLATE, view)
             .map_err(fail(HTML_TEMPLATE))?;
         let text = self
             .text
-            .render(TEXT_TEMPLATE, &view)
+            .render(TEXT_TEMPLATE, view)
             .map_err(fail(TEXT_TEMPLATE))?;
         let subject = self
             .text
-            .render(SUBJECT_TEMPLATE, &view)
+            .render(SUBJECT_TEMPLATE, view)
             .map_err(fail(SUBJECT_TEMPLATE))?;
         Ok(Rendered {
             subject: one_line(&subject, 200),
@@ -164,7 +207,16 @@ impl Renderer {
             .filter(|g| !g.papers.is_empty())
             .collect();
         let paper_count = groups.iter().map(|g| g.papers.len()).sum();
+        let preheader = groups
+            .iter()
+            .flat_map(|g| &g.papers)
+            .take(3)
+            .map(|p| p.title.as_str())
+            .collect::<Vec<_>>()
+            .join(" · ");
         DigestView {
+            preheader,
+            more_count: 0,
             subscriber_name: subscriber.name.as_deref(),
             date: date.to_string(),
             date_long: date.format("%A, %-d %B %Y").to_string(),
@@ -195,6 +247,8 @@ impl Renderer {
             upvotes: p.upvotes,
             comments: p.num_comments,
             text: trim_words(text, self.opts.text_max_chars),
+            full_text: text.to_string(),
+            thumbnail: p.thumbnail.clone().filter(|_| self.opts.thumbnails),
             arxiv_abs: p.arxiv_abs_url(),
             arxiv_pdf: p.arxiv_pdf_url(),
             github_repo: p.github_repo.clone(),
@@ -203,6 +257,18 @@ impl Renderer {
             project_page: p.project_page.clone(),
         }
     }
+}
+
+/// Moves the template's <style> rules into style attributes, once, when templates load
+/// (remote stylesheets are never fetched). The <style> stays for the rules that cannot be
+/// inlined (dark mode's media query).
+fn inline_css(source: &str) -> Result<String, String> {
+    css_inline::CSSInliner::options()
+        .keep_style_tags(true)
+        .load_remote_stylesheets(false)
+        .build()
+        .inline(source)
+        .map_err(|e| format!("inlining its CSS: {e}"))
 }
 
 fn load_override(dir: &Path, name: &'static str) -> Result<Option<(String, String)>, RenderError> {
@@ -218,8 +284,15 @@ fn load_override(dir: &Path, name: &'static str) -> Result<Option<(String, Strin
     }
 }
 
+/// The most HTML an email may hold: Gmail clips messages past 102 KB.
+pub const MAX_HTML_BYTES: usize = 100 * 1024;
+
 #[derive(Serialize)]
 struct DigestView<'a> {
+    /// The hidden first line that inboxes show beside the subject.
+    preheader: String,
+    /// Papers left out by the size guard.
+    more_count: usize,
     subscriber_name: Option<&'a str>,
     date: String,
     date_long: String,
@@ -231,6 +304,32 @@ struct DigestView<'a> {
     unsubscribe_url: String,
 }
 
+impl DigestView<'_> {
+    /// Leaves out the lowest-ranked paper (fewest upvotes; the last such one shown).
+    fn drop_lowest(&mut self) {
+        let mut lowest: Option<(usize, usize, i64)> = None;
+        for (gi, g) in self.groups.iter().enumerate() {
+            for (pi, p) in g.papers.iter().enumerate() {
+                if lowest.is_none_or(|(_, _, u)| p.upvotes <= u) {
+                    lowest = Some((gi, pi, p.upvotes));
+                }
+            }
+        }
+        if let Some((gi, pi, _)) = lowest {
+            self.groups[gi].papers.remove(pi);
+            self.groups.retain(|g| !g.papers.is_empty());
+            self.paper_count -= 1;
+            self.more_count += 1;
+            self.topic_names = self
+                .groups
+                .iter()
+                .map(|g| g.topic.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct GroupView {
     topic: String,
@@ -239,6 +338,9 @@ struct GroupView {
 
 #[derive(Serialize)]
 struct PaperView {
+    #[serde(skip)]
+    full_text: String,
+    thumbnail: Option<String>,
     id: String,
     title: String,
     url: String,

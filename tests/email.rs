@@ -108,3 +108,95 @@ async fn dkim_signatures_verify_with_an_independent_verifier() {
         out.stderr
     );
 }
+
+/// A subscriber matching everything on a very busy day with full abstracts: the HTML stays
+/// under Gmail's clipping limit, the best papers stay in, and the email says what it left out.
+#[tokio::test]
+async fn the_size_guard_keeps_the_html_under_gmails_limit() {
+    let base = fixture_items("2026-04-10");
+    let mut items = Vec::new();
+    for i in 0..150 {
+        let mut it = base[i % base.len()].clone();
+        it["paper"]["id"] = format!("2699.{i:05}").into();
+        it["paper"]["upvotes"] = (500 - i as i64).into();
+        items.push(it);
+    }
+    let pb = Paperboy::new(
+        "[smtp]\nfrom = \"a@example.org\"\n[database]\nurl = \"sqlite://p.db\"\n\
+         [digest]\ntext_max_chars = 0\n\
+         [topics.all]\nkeywords = [\"the\", \"a\", \"we\"]\nmax_papers = 500\n\
+         [[subscribers]]\nemail = \"all@example.org\"\ntopics = [\"all\"]\n",
+    );
+    let file = pb.dir.path().join("2026-04-10.json");
+    std::fs::write(&file, serde_json::to_vec(&items).unwrap()).unwrap();
+    let out = pb
+        .run(&[
+            "preview",
+            "--subscriber",
+            "all@example.org",
+            "--source-file",
+            file.to_str().unwrap(),
+            "--out",
+            "p.html",
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let html = std::fs::read_to_string(pb.dir.path().join("p.html")).unwrap();
+    let text = std::fs::read_to_string(pb.dir.path().join("p.txt")).unwrap();
+    assert!(html.len() <= 100 * 1024, "HTML of {} bytes", html.len());
+    let shown: Vec<&str> = html
+        .match_indices("https://huggingface.co/papers/2699.")
+        .map(|(i, _)| &html[i + 30..i + 40])
+        .collect();
+    let mut unique = shown.clone();
+    unique.dedup();
+    assert!(
+        unique.len() >= 20 && unique.len() < 150,
+        "{} papers kept",
+        unique.len()
+    );
+    // The kept ones are the most upvoted: ids 0..n in order.
+    for (n, id) in unique.iter().enumerate() {
+        assert_eq!(*id, format!("2699.{n:05}"));
+    }
+    let left = 150 - unique.len();
+    assert!(
+        html.contains(&format!("and {left} more papers")),
+        "says what it left out"
+    );
+    assert!(
+        text.contains(&format!("... and {left} more")),
+        "{}",
+        &text[text.len() - 400..]
+    );
+
+    // The largest recorded day, where the corpus is present, stays under the limit as it is.
+    let corpus =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/hf-daily-papers");
+    if let Some(largest) = std::fs::read_dir(&corpus).ok().and_then(|d| {
+        d.filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .max_by_key(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+    }) {
+        let path = largest.path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let out = pb
+            .run(&[
+                "preview",
+                "--subscriber",
+                "all@example.org",
+                "--date",
+                &name,
+                "--source-file",
+                path.to_str().unwrap(),
+                "--out",
+                "big.html",
+            ])
+            .await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let big = std::fs::read_to_string(pb.dir.path().join("big.html")).unwrap();
+        assert!(big.len() <= 100 * 1024, "{name}: {} bytes", big.len());
+    } else {
+        eprintln!("SKIPPED the largest-recorded-day check: the corpus is absent");
+    }
+}
