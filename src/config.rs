@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::domain::{EmailAddress, Subscriber};
 use crate::schedule::Schedule;
 use crate::source::SourceOptions;
-use crate::topics::{Phrase, Topic};
+use crate::topics::{Phrase, Query, Topic};
 
 /// The example configuration shipped in `config/default.toml`, embedded so that the binary runs
 /// with no file at all.
@@ -282,6 +282,8 @@ impl Default for RawDigest {
 struct RawTopic {
     #[serde(default)]
     keywords: Vec<String>,
+    #[serde(default)]
+    query: String,
     #[serde(default)]
     exclude: Vec<String>,
     #[serde(default)]
@@ -670,8 +672,20 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
     let mut topics = HashMap::new();
     for (name, t) in raw.topics {
         let key = format!("topics.{name}");
-        if t.keywords.is_empty() {
-            problems.push(format!("{key}.keywords: must list at least one keyword"));
+        let query = match t.query.trim() {
+            "" => None,
+            q => match Query::parse(q) {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    problems.push(format!("{key}.query: {e} (in {q:?})"));
+                    None
+                }
+            },
+        };
+        if t.keywords.is_empty() && t.query.trim().is_empty() {
+            problems.push(format!(
+                "{key}.keywords: must list at least one keyword (or give a query)"
+            ));
         }
         let mut phrases = |list: &[String], field: &str| -> Vec<Phrase> {
             list.iter()
@@ -695,6 +709,7 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
             Topic {
                 name,
                 keywords,
+                query,
                 exclude,
                 min_upvotes: t.min_upvotes,
                 max_papers: t.max_papers,

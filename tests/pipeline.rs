@@ -256,8 +256,13 @@ async fn each_subscriber_receives_one_valid_email_with_exactly_its_papers() {
         );
         assert!(msg.date().is_some());
         // Without an https endpoint: a mailto: List-Unsubscribe, and no one-click claim.
-        let lu = msg.header_raw("List-Unsubscribe").expect("List-Unsubscribe");
-        assert!(lu.contains("<mailto:digest@paperboy.test?subject=unsubscribe%20"), "{lu}");
+        let lu = msg
+            .header_raw("List-Unsubscribe")
+            .expect("List-Unsubscribe");
+        assert!(
+            lu.contains("<mailto:digest@paperboy.test?subject=unsubscribe%20"),
+            "{lu}"
+        );
         assert!(msg.header_raw("List-Unsubscribe-Post").is_none());
         assert!(msg.header_raw("List-Id").is_some());
         let mid = msg.message_id().unwrap();

@@ -1,8 +1,10 @@
 //! Topics: keyword phrases matched as whole words, with excludes and thresholds.
 
+mod query;
 mod text;
 
-pub use text::{PaperText, Phrase, tokenize};
+pub use query::{Query, QueryError};
+pub use text::{Field, PaperText, Phrase, tokenize};
 
 use crate::domain::Paper;
 
@@ -11,6 +13,8 @@ use crate::domain::Paper;
 pub struct Topic {
     pub name: String,
     pub keywords: Vec<Phrase>,
+    /// A query beside the keywords: a paper matching either is in.
+    pub query: Option<Query>,
     pub exclude: Vec<Phrase>,
     pub min_upvotes: i64,
     pub max_papers: usize,
@@ -18,10 +22,12 @@ pub struct Topic {
 
 impl Topic {
     /// A paper matches when any keyword occurs (whole words, case-insensitive) in its title,
-    /// abstract or AI keywords, no exclude does, and it has at least `min_upvotes`.
+    /// abstract or AI keywords or the query matches it, no exclude occurs, and it has at least
+    /// `min_upvotes`.
     pub fn matches(&self, paper: &Paper, text: &PaperText) -> bool {
         paper.upvotes >= self.min_upvotes
-            && self.keywords.iter().any(|k| text.contains(k))
+            && (self.keywords.iter().any(|k| text.contains(k))
+                || self.query.as_ref().is_some_and(|q| q.matches(paper, text)))
             && !self.exclude.iter().any(|k| text.contains(k))
     }
 }

@@ -28,28 +28,89 @@ impl Phrase {
     }
 }
 
-/// The searchable words of a paper: title, abstract and each AI keyword, with a boundary
-/// between fields so that no phrase matches across two of them.
+/// A part of a paper that a query can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Title,
+    Abstract,
+    Keyword,
+    Author,
+    Org,
+}
+
+/// The searchable words of a paper, field by field, with a boundary (an empty word) between
+/// values so that no phrase matches across two of them (two AI keywords, two authors).
 #[derive(Debug, Clone)]
 pub struct PaperText {
-    words: Vec<String>,
+    title: Vec<String>,
+    abstract_words: Vec<String>,
+    keywords: Vec<String>,
+    authors: Vec<String>,
+    org: Vec<String>,
+}
+
+fn joined<'a>(values: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut words = Vec::new();
+    for v in values {
+        if !words.is_empty() {
+            words.push(String::new());
+        }
+        words.extend(tokenize(v));
+    }
+    words
+}
+
+/// Whether `words` holds `phrase` as consecutive whole words; with `prefix`, its last word
+/// only has to begin a word ("quantiz*").
+fn holds(words: &[String], phrase: &[String], prefix: bool) -> bool {
+    let n = phrase.len();
+    if n == 0 || words.len() < n {
+        return false;
+    }
+    words.windows(n).any(|w| {
+        w[..n - 1] == phrase[..n - 1]
+            && if prefix {
+                !w[n - 1].is_empty() && w[n - 1].starts_with(phrase[n - 1].as_str())
+            } else {
+                w[n - 1] == phrase[n - 1]
+            }
+    })
 }
 
 impl PaperText {
     pub fn new(paper: &Paper) -> Self {
-        let mut words = tokenize(&paper.title);
-        words.push(String::new());
-        words.extend(tokenize(&paper.abstract_text));
-        for k in &paper.ai_keywords {
-            words.push(String::new());
-            words.extend(tokenize(k));
+        Self {
+            title: tokenize(&paper.title),
+            abstract_words: tokenize(&paper.abstract_text),
+            keywords: joined(paper.ai_keywords.iter()),
+            authors: joined(paper.authors.iter()),
+            org: joined(paper.organization.iter()),
         }
-        Self { words }
     }
 
+    fn field(&self, f: Field) -> &[String] {
+        match f {
+            Field::Title => &self.title,
+            Field::Abstract => &self.abstract_words,
+            Field::Keyword => &self.keywords,
+            Field::Author => &self.authors,
+            Field::Org => &self.org,
+        }
+    }
+
+    /// In the title, the abstract or the AI keywords.
     pub fn contains(&self, phrase: &Phrase) -> bool {
-        let p = phrase.words();
-        self.words.windows(p.len()).any(|w| w == p)
+        self.contains_words(None, phrase.words(), false)
+    }
+
+    /// In one field, or (None) in the title, the abstract or the AI keywords.
+    pub fn contains_words(&self, field: Option<Field>, words: &[String], prefix: bool) -> bool {
+        match field {
+            Some(f) => holds(self.field(f), words, prefix),
+            None => [Field::Title, Field::Abstract, Field::Keyword]
+                .into_iter()
+                .any(|f| holds(self.field(f), words, prefix)),
+        }
     }
 }
 
