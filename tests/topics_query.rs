@@ -96,7 +96,7 @@ fn random_query(s: &mut u64, depth: u32) -> String {
         "multimodal",
         "org:tencent",
     ];
-    if depth == 0 || next(s) % 3 == 0 {
+    if depth == 0 || next(s).is_multiple_of(3) {
         return ATOMS[(next(s) % ATOMS.len() as u64) as usize].to_string();
     }
     let a = random_query(s, depth - 1);
