@@ -131,6 +131,9 @@ pub enum SubscribersAction {
     List,
     /// Clear a subscriber's opt-out: they receive digests again
     Resume { email: String },
+    /// Record an opt-out: for a request that came by email (give the address, or the token
+    /// from the request's subject)
+    Unsubscribe { email_or_token: String },
 }
 
 /// Runs the parsed command line; never panics on bad input, and maps failures to exit codes.
@@ -304,6 +307,23 @@ async fn dispatch(
                             None => "subscribed".to_string(),
                         };
                         println!("{}  {}  topics={}", s.email, state, s.topics.join(","));
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                SubscribersAction::Unsubscribe { email_or_token } => {
+                    let key = match EmailAddress::parse(&email_or_token) {
+                        Ok(e) => e.key(),
+                        Err(_) => cfg
+                            .unsubscribe
+                            .secret
+                            .clone()
+                            .and_then(|s| crate::mail::Tokens::new(s).verify(&email_or_token))
+                            .context("neither an address nor a valid unsubscribe token")?,
+                    };
+                    if store.opt_out(&key, "operator").await? {
+                        println!("{key}: unsubscribed; no more digests");
+                    } else {
+                        println!("{key}: had already unsubscribed");
                     }
                     Ok(ExitCode::SUCCESS)
                 }

@@ -1032,10 +1032,18 @@ fn validate_unsubscribe(u: RawUnsubscribe, problems: &mut Vec<String>) -> Unsubs
     let base_url = match u.base_url.trim() {
         "" => None,
         b => match url::Url::parse(b) {
-            Ok(url) if matches!(url.scheme(), "https" | "http") => Some(url),
+            // RFC 8058 one-click needs https; plain http only on this machine (tests, a local
+            // proxy in front).
+            Ok(url)
+                if url.scheme() == "https"
+                    || (url.scheme() == "http"
+                        && matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))) =>
+            {
+                Some(url)
+            }
             _ => {
                 problems.push(format!(
-                    "unsubscribe.base_url: {b:?} is not an http(s) URL like \"https://digest.example.org/unsubscribe\""
+                    "unsubscribe.base_url: {b:?} is not an https URL like \"https://digest.example.org/unsubscribe\""
                 ));
                 None
             }

@@ -97,12 +97,36 @@ async fn opt_out(s: &HttpState, token: &str, via: &str) -> (StatusCode, String) 
     }
 }
 
-/// The link in the email's footer.
+/// The link in the email's footer: a page with a button. A GET changes nothing, because link
+/// scanners (Safe Links and the like) fetch every URL in an email; the button POSTs.
 async fn unsubscribe_link(
     State(s): State<HttpState>,
     axum::extract::Query(q): axum::extract::Query<TokenQuery>,
 ) -> impl IntoResponse {
-    let (code, html) = opt_out(&s, &q.t, "link").await;
+    let secret = s.config.borrow().unsubscribe.secret.clone();
+    let (code, html) = match secret.and_then(|sec| Tokens::new(sec).verify(&q.t)) {
+        None => (
+            StatusCode::FORBIDDEN,
+            page(
+                "This link is not valid",
+                "<p>The unsubscribe link is incomplete or was altered. Use the link from your \
+                 latest email, or reply to it.</p>",
+            ),
+        ),
+        Some(key) => (
+            StatusCode::OK,
+            page(
+                "Unsubscribe from paperboy?",
+                &format!(
+                    "<p>{} will receive no more digests.</p>\
+                     <form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" \
+                     value=\"One-Click\"><button type=\"submit\" style=\"font-size:1rem;\
+                     padding:.5rem 1rem;\">Unsubscribe</button></form>",
+                    handlebars::html_escape(&key)
+                ),
+            ),
+        ),
+    };
     (
         code,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -110,7 +134,8 @@ async fn unsubscribe_link(
     )
 }
 
-/// RFC 8058 one-click: a POST of `List-Unsubscribe=One-Click` to the List-Unsubscribe URL.
+/// RFC 8058 one-click (a POST of `List-Unsubscribe=One-Click` to the List-Unsubscribe URL),
+/// and the confirmation page's button.
 async fn unsubscribe_one_click(
     State(s): State<HttpState>,
     axum::extract::Query(q): axum::extract::Query<TokenQuery>,

@@ -132,7 +132,9 @@ impl Renderer {
         for limit in [300, 150] {
             for g in &mut view.groups {
                 for p in &mut g.papers {
-                    p.text = trim_words(&p.full_text, limit.min(self.opts.text_max_chars.max(1)));
+                    let max = self.opts.text_max_chars;
+                    p.text =
+                        trim_words(&p.full_text, if max == 0 { limit } else { limit.min(max) });
                 }
             }
             rendered = self.render_view(subscriber, &view)?;
@@ -207,13 +209,7 @@ impl Renderer {
             .filter(|g| !g.papers.is_empty())
             .collect();
         let paper_count = groups.iter().map(|g| g.papers.len()).sum();
-        let preheader = groups
-            .iter()
-            .flat_map(|g| &g.papers)
-            .take(3)
-            .map(|p| p.title.as_str())
-            .collect::<Vec<_>>()
-            .join(" · ");
+        let preheader = preheader_of(&groups);
         DigestView {
             preheader,
             more_count: 0,
@@ -263,12 +259,43 @@ impl Renderer {
 /// (remote stylesheets are never fetched). The <style> stays for the rules that cannot be
 /// inlined (dark mode's media query).
 fn inline_css(source: &str) -> Result<String, String> {
-    css_inline::CSSInliner::options()
+    let inlined = css_inline::CSSInliner::options()
         .keep_style_tags(true)
         .load_remote_stylesheets(false)
         .build()
         .inline(source)
-        .map_err(|e| format!("inlining its CSS: {e}"))
+        .map_err(|e| format!("inlining its CSS: {e}"))?;
+    // The inliner parses HTML: a block helper between table rows, or one inside a tag, would
+    // be moved or mangled. Refuse the template rather than render it wrong.
+    let tags = |s: &str| {
+        let mut t: Vec<String> = s
+            .match_indices("{{")
+            .map(|(i, _)| s[i..].split("}}").next().unwrap_or("").to_string())
+            .collect();
+        t.sort();
+        t
+    };
+    if tags(source) != tags(&inlined) {
+        return Err(
+            "its handlebars tags do not survive CSS inlining in place: put block \
+                    helpers that sit between table rows inside HTML comments \
+                    (<!--{{#each papers}}-->), and none inside a tag"
+                .into(),
+        );
+    }
+    let order = |s: &str| -> Vec<usize> {
+        s.match_indices("{{")
+            .map(|(i, _)| s[..i].matches("<tr").count())
+            .collect()
+    };
+    if order(source) != order(&inlined) {
+        return Err(
+            "its handlebars block helpers move when the CSS is inlined: put those \
+                    between table rows inside HTML comments (<!--{{#each papers}}-->)"
+                .into(),
+        );
+    }
+    Ok(inlined)
 }
 
 fn load_override(dir: &Path, name: &'static str) -> Result<Option<(String, String)>, RenderError> {
@@ -284,8 +311,24 @@ fn load_override(dir: &Path, name: &'static str) -> Result<Option<(String, Strin
     }
 }
 
-/// The most HTML an email may hold: Gmail clips messages past 102 KB.
-pub const MAX_HTML_BYTES: usize = 100 * 1024;
+/// The inbox preview: the top three titles, or a line saying there is nothing new.
+fn preheader_of(groups: &[GroupView]) -> String {
+    let titles: Vec<&str> = groups
+        .iter()
+        .flat_map(|g| &g.papers)
+        .take(3)
+        .map(|p| p.title.as_str())
+        .collect();
+    if titles.is_empty() {
+        "No new papers on your topics today.".to_string()
+    } else {
+        titles.join(" · ")
+    }
+}
+
+/// The most HTML an email may hold: Gmail clips messages past 102 KB, and the part grows a
+/// little in quoted-printable on the wire, so the budget keeps a margin.
+pub const MAX_HTML_BYTES: usize = 90 * 1024;
 
 #[derive(Serialize)]
 struct DigestView<'a> {
@@ -326,6 +369,7 @@ impl DigestView<'_> {
                 .map(|g| g.topic.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
+            self.preheader = preheader_of(&self.groups);
         }
     }
 }

@@ -144,6 +144,18 @@ async fn the_size_guard_keeps_the_html_under_gmails_limit() {
     let html = std::fs::read_to_string(pb.dir.path().join("p.html")).unwrap();
     let text = std::fs::read_to_string(pb.dir.path().join("p.txt")).unwrap();
     assert!(html.len() <= 100 * 1024, "HTML of {} bytes", html.len());
+    // Texts are shortened, not gone: each kept paper still shows the start of its abstract.
+    let first_abstract = base[0]["paper"]["summary"].as_str().unwrap();
+    let start: String = first_abstract
+        .split_whitespace()
+        .take(8)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        text.contains(&start[..40]),
+        "abstracts survive: {}",
+        &text[..600]
+    );
     let shown: Vec<&str> = html
         .match_indices("https://huggingface.co/papers/2699.")
         .map(|(i, _)| &html[i + 30..i + 40])

@@ -251,6 +251,10 @@ async fn process(
         record(store, &d, Skipped, None, Some(why), None).await?;
         return Ok(Outcome::Recorded);
     };
+    if store.is_opted_out(&d.subscriber).await? {
+        record(store, &d, Skipped, None, Some("unsubscribed"), None).await?;
+        return Ok(Outcome::Recorded);
+    }
     let age = (Utc::now() - d.created_at)
         .to_std()
         .unwrap_or(Duration::ZERO);
