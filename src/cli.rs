@@ -240,7 +240,8 @@ async fn render_one(
         .sent_pairs_for(&sub.email.key(), date, &papers)
         .await?;
     store.close().await;
-    let digest = DayList::new(&papers).select(sub, &cfg.topics, &sent);
+    let filter = cfg.filter_for(&sub.email.key());
+    let digest = DayList::new(&papers).select(sub, &cfg.topics, &sent, filter);
     let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
     let links = UnsubscribeLinks::for_subscriber(cfg, &sub.email.key());
     let rendered = renderer.render(sub, date, &digest, &by_id, links.visible())?;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::domain::{EmailAddress, Subscriber};
 use crate::schedule::Schedule;
 use crate::source::SourceOptions;
-use crate::topics::{Phrase, Query, Topic};
+use crate::topics::{Phrase, Query, SubscriberFilter, Topic};
 
 /// The example configuration shipped in `config/default.toml`, embedded so that the binary runs
 /// with no file at all.
@@ -285,6 +285,10 @@ struct RawTopic {
     #[serde(default)]
     query: String,
     #[serde(default)]
+    authors: Vec<String>,
+    #[serde(default)]
+    organizations: Vec<String>,
+    #[serde(default)]
     exclude: Vec<String>,
     #[serde(default)]
     min_upvotes: i64,
@@ -311,6 +315,12 @@ struct RawSubscriber {
     deliver_at: String,
     #[serde(default)]
     timezone: String,
+    #[serde(default)]
+    exclude: String,
+    #[serde(default)]
+    min_upvotes: i64,
+    #[serde(default)]
+    max_papers: Option<usize>,
 }
 
 // ---------------------------------------------------------------- typed, validated
@@ -459,6 +469,18 @@ pub struct Config {
     pub digest: DigestConfig,
     pub topics: HashMap<String, Topic>,
     pub subscribers: Vec<Subscriber>,
+    /// Subscribers' own limits (exclude, min_upvotes, max_papers), by subscriber key.
+    pub filters: HashMap<String, SubscriberFilter>,
+}
+
+impl Config {
+    /// The subscriber's own limits (none by default).
+    pub fn filter_for(&self, key: &str) -> &SubscriberFilter {
+        static NONE: std::sync::OnceLock<SubscriberFilter> = std::sync::OnceLock::new();
+        self.filters
+            .get(key)
+            .unwrap_or_else(|| NONE.get_or_init(SubscriberFilter::default))
+    }
 }
 
 impl Config {
@@ -682,9 +704,14 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
                 }
             },
         };
-        if t.keywords.is_empty() && t.query.trim().is_empty() {
+        if t.keywords.is_empty()
+            && t.query.trim().is_empty()
+            && t.authors.is_empty()
+            && t.organizations.is_empty()
+        {
             problems.push(format!(
-                "{key}.keywords: must list at least one keyword (or give a query)"
+                "{key}.keywords: must list at least one keyword (or give a query, authors or \
+                 organizations)"
             ));
         }
         let mut phrases = |list: &[String], field: &str| -> Vec<Phrase> {
@@ -701,6 +728,8 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
         };
         let keywords = phrases(&t.keywords, "keywords");
         let exclude = phrases(&t.exclude, "exclude");
+        let authors = phrases(&t.authors, "authors");
+        let organizations = phrases(&t.organizations, "organizations");
         if t.max_papers == 0 {
             problems.push(format!("{key}.max_papers: must be at least 1"));
         }
@@ -710,6 +739,8 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
                 name,
                 keywords,
                 query,
+                authors,
+                organizations,
                 exclude,
                 min_upvotes: t.min_upvotes,
                 max_papers: t.max_papers,
@@ -718,6 +749,7 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
     }
 
     let mut subscribers = Vec::new();
+    let mut filters = HashMap::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, s) in raw.subscribers.into_iter().enumerate() {
         let key = format!("subscribers[{i}]");
@@ -779,6 +811,19 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
                 time.zip(zone)
             }
         };
+        let filter = SubscriberFilter {
+            exclude: match s.exclude.trim() {
+                "" => None,
+                q => Query::parse(q)
+                    .map_err(|e| problems.push(format!("{key}.exclude: {e} (in {q:?})")))
+                    .ok(),
+            },
+            min_upvotes: s.min_upvotes,
+            max_papers: s.max_papers,
+        };
+        if filter != SubscriberFilter::default() {
+            filters.insert(email.key(), filter);
+        }
         let name = s.name.trim();
         subscribers.push(Subscriber {
             email,
@@ -825,6 +870,7 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
         digest,
         topics,
         subscribers,
+        filters,
     })
 }
 

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ArxivId, Paper, Subscriber};
-use crate::topics::{PaperText, Topic};
+use crate::topics::{PaperText, SubscriberFilter, Topic};
 
 /// The papers of one email, grouped under the subscriber's topics in their order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -54,17 +54,23 @@ impl<'a> DayList<'a> {
     }
 
     /// For each of the subscriber's topics in order: the matching papers, most upvoted first, at
-    /// most `max_papers`, leaving out papers already sent to this subscriber and papers an
+    /// most the topic's `max_papers` (and the subscriber's in all), leaving out papers already
+    /// sent to this subscriber, papers the subscriber's own filter refuses, and papers an
     /// earlier topic of the same email already holds. Topics that select nothing are omitted.
     pub fn select(
         &self,
         subscriber: &Subscriber,
         topics: &HashMap<String, Topic>,
         already_sent: &HashSet<ArxivId>,
+        filter: &SubscriberFilter,
     ) -> Digest {
         let mut taken: HashSet<usize> = HashSet::new();
         let mut groups = Vec::new();
+        let mut room = filter.max_papers.unwrap_or(usize::MAX);
         for name in &subscriber.topics {
+            if room == 0 {
+                break;
+            }
             let Some(topic) = topics.get(name) else {
                 continue;
             };
@@ -75,13 +81,15 @@ impl<'a> DayList<'a> {
                 .filter(|&i| {
                     !taken.contains(&i)
                         && !already_sent.contains(&self.papers[i].id)
+                        && filter.admits(&self.papers[i], &self.texts[i])
                         && topic.matches(&self.papers[i], &self.texts[i])
                 })
-                .take(topic.max_papers)
+                .take(topic.max_papers.min(room))
                 .collect();
             if chosen.is_empty() {
                 continue;
             }
+            room -= chosen.len();
             taken.extend(chosen.iter().copied());
             groups.push(DigestGroup {
                 topic: topic.name.clone(),

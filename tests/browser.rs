@@ -109,7 +109,8 @@ fn the_digest_reads_at_phone_and_desktop_widths() {
     .unwrap();
     let papers = parse_daily_papers(&body).unwrap();
     let sub = &cfg.subscribers[0];
-    let digest = DayList::new(&papers).select(sub, &cfg.topics, &Default::default());
+    let digest =
+        DayList::new(&papers).select(sub, &cfg.topics, &Default::default(), &Default::default());
     let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
     let links = UnsubscribeLinks::for_subscriber(&cfg, &sub.email.key());
     let html = Renderer::new(&cfg.digest)

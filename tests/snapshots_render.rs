@@ -28,7 +28,8 @@ fn the_digest_of_a_fixed_day_renders_as_reviewed() {
     .unwrap();
     let papers = parse_daily_papers(&body).unwrap();
     let sub = &cfg.subscribers[0];
-    let digest = DayList::new(&papers).select(sub, &cfg.topics, &Default::default());
+    let digest =
+        DayList::new(&papers).select(sub, &cfg.topics, &Default::default(), &Default::default());
     let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
     let links = UnsubscribeLinks::for_subscriber(&cfg, &sub.email.key());
     let r = Renderer::new(&cfg.digest)

@@ -152,3 +152,66 @@ fn a_malformed_query_is_refused_at_load_with_the_topic_and_column() {
     .unwrap();
     assert!(c.topics["video"].query.is_some());
 }
+
+#[test]
+fn follows_and_a_subscribers_own_limits() {
+    use paperboy::digest::DayList;
+    let c = Config::load_str(
+        "[smtp]\nfrom = \"a@example.org\"\n\
+         [topics.people]\nauthors = [\"Shidong Yang\"]\norganizations = [\"Tencent Hunyuan\"]\n\
+         [topics.agents]\nkeywords = [\"agent\", \"agents\"]\nmax_papers = 20\n\
+         [[subscribers]]\nemail = \"fan@example.org\"\ntopics = [\"people\"]\n\
+         [[subscribers]]\nemail = \"picky@example.org\"\ntopics = [\"agents\"]\n\
+         exclude = \"repo:yes OR title:benchmark*\"\nmin_upvotes = 5\nmax_papers = 3\n",
+        "t.toml",
+    )
+    .unwrap();
+    let day: Vec<Paper> = papers().into_iter().take(35).map(|(p, _)| p).collect();
+    let list = DayList::new(&day);
+    let pick = |who: &str| -> Vec<&Paper> {
+        let s = c
+            .subscribers
+            .iter()
+            .find(|s| s.email.as_str() == who)
+            .unwrap();
+        let d = list.select(
+            s,
+            &c.topics,
+            &Default::default(),
+            c.filter_for(&s.email.key()),
+        );
+        d.paper_ids()
+            .map(|id| day.iter().find(|p| &p.id == id).unwrap())
+            .collect()
+    };
+    // Followed people and organisations, whatever their words.
+    let fan = pick("fan@example.org");
+    let want: Vec<&Paper> = day
+        .iter()
+        .filter(|p| {
+            p.authors.iter().any(|a| a == "Shidong Yang")
+                || p.organization.as_deref() == Some("Tencent Hunyuan")
+        })
+        .collect();
+    assert!(!want.is_empty());
+    let mut got_ids: Vec<_> = fan.iter().map(|p| &p.id).collect();
+    let mut want_ids: Vec<_> = want.iter().map(|p| &p.id).collect();
+    got_ids.sort();
+    want_ids.sort();
+    assert_eq!(got_ids, want_ids);
+    // The subscriber's own exclude, threshold and cap, on top of the topic.
+    let picky = pick("picky@example.org");
+    assert!(picky.len() <= 3 && !picky.is_empty());
+    for p in &picky {
+        assert!(p.github_repo.is_none() && p.upvotes >= 5, "{}", p.title);
+        assert!(!p.title.to_lowercase().contains("benchmark"), "{}", p.title);
+    }
+    let e = Config::load_str(
+        "[smtp]\nfrom = \"a@example.org\"\n[topics.t]\nkeywords = [\"x\"]\n\
+         [[subscribers]]\nemail = \"a@example.org\"\ntopics = [\"t\"]\nexclude = \"(x\"\n",
+        "t.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("subscribers[0].exclude: column 3"), "{e}");
+}

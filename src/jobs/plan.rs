@@ -138,7 +138,12 @@ pub async fn plan(
             let digest: Digest = if opted_out.contains(&key) {
                 Digest::default()
             } else {
-                day.select(s, &cfg.topics, sent.get(&key).unwrap_or(&none))
+                day.select(
+                    s,
+                    &cfg.topics,
+                    sent.get(&key).unwrap_or(&none),
+                    cfg.filter_for(&key),
+                )
             };
             let (status, note) = if opted_out.contains(&key) {
                 (DeliveryStatus::Skipped, Some("unsubscribed".to_string()))
