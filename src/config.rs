@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::domain::{EmailAddress, Subscriber};
 use crate::schedule::Schedule;
 use crate::source::SourceOptions;
-use crate::topics::{Phrase, Query, SubscriberFilter, Topic};
+use crate::topics::{Phrase, Query, Sort, SubscriberFilter, Topic};
 
 /// The example configuration shipped in `config/default.toml`, embedded so that the binary runs
 /// with no file at all.
@@ -294,6 +294,8 @@ struct RawTopic {
     min_upvotes: i64,
     #[serde(default = "default_max_papers")]
     max_papers: usize,
+    #[serde(default)]
+    sort: String,
 }
 
 fn default_max_papers() -> usize {
@@ -733,6 +735,16 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
         if t.max_papers == 0 {
             problems.push(format!("{key}.max_papers: must be at least 1"));
         }
+        let sort = match t.sort.trim() {
+            "" | "upvotes" => Sort::Upvotes,
+            "relevance" => Sort::Relevance,
+            other => {
+                problems.push(format!(
+                    "{key}.sort: {other:?} is neither \"upvotes\" nor \"relevance\""
+                ));
+                Sort::Upvotes
+            }
+        };
         topics.insert(
             name.clone(),
             Topic {
@@ -744,6 +756,7 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
                 exclude,
                 min_upvotes: t.min_upvotes,
                 max_papers: t.max_papers,
+                sort,
             },
         );
     }

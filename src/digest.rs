@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ArxivId, Paper, Subscriber};
-use crate::topics::{PaperText, SubscriberFilter, Topic};
+use std::sync::{Arc, Mutex};
+
+use crate::topics::{PaperText, Scorer, Sort, SubscriberFilter, Topic};
 
 /// The papers of one email, grouped under the subscriber's topics in their order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -39,6 +41,9 @@ pub struct DayList<'a> {
     texts: Vec<PaperText>,
     /// Paper indexes by upvotes (highest first), ties by the list's own order.
     by_upvotes: Vec<usize>,
+    /// Per topic, its matching papers in its order: computed once per day and topic, shared
+    /// by every subscriber of the topic.
+    ranked: Mutex<HashMap<String, Arc<Vec<usize>>>>,
 }
 
 impl<'a> DayList<'a> {
@@ -50,7 +55,53 @@ impl<'a> DayList<'a> {
             papers,
             texts,
             by_upvotes,
+            ranked: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The papers matching `topic`, best first: by upvotes, or by relevance (then upvotes,
+    /// then the list's order).
+    pub fn ranked(&self, topic: &Topic) -> Arc<Vec<usize>> {
+        let mut cache = self.ranked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = cache.get(&topic.name) {
+            return r.clone();
+        }
+        let matching: Vec<usize> = self
+            .by_upvotes
+            .iter()
+            .copied()
+            .filter(|&i| topic.matches(&self.papers[i], &self.texts[i]))
+            .collect();
+        let order = match topic.sort {
+            Sort::Upvotes => matching,
+            Sort::Relevance => {
+                let scorer = Scorer::new(topic, &self.texts);
+                let mut scored: Vec<(f64, usize)> = matching
+                    .into_iter()
+                    .map(|i| (scorer.score(&self.papers[i], &self.texts[i]), i))
+                    .collect();
+                // Stable on the upvote order: equal scores keep it.
+                scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+                scored.into_iter().map(|(_, i)| i).collect()
+            }
+        };
+        let order = Arc::new(order);
+        cache.insert(topic.name.clone(), order.clone());
+        order
+    }
+
+    /// A topic's papers with their scores, best first (for `paperboy topics test`).
+    pub fn scored(&self, topic: &Topic) -> Vec<(&Paper, f64)> {
+        let scorer = Scorer::new(topic, &self.texts);
+        self.ranked(topic)
+            .iter()
+            .map(|&i| {
+                (
+                    &self.papers[i],
+                    scorer.score(&self.papers[i], &self.texts[i]),
+                )
+            })
+            .collect()
     }
 
     /// For each of the subscriber's topics in order: the matching papers, most upvoted first, at
@@ -75,14 +126,13 @@ impl<'a> DayList<'a> {
                 continue;
             };
             let chosen: Vec<usize> = self
-                .by_upvotes
+                .ranked(topic)
                 .iter()
                 .copied()
                 .filter(|&i| {
                     !taken.contains(&i)
                         && !already_sent.contains(&self.papers[i].id)
                         && filter.admits(&self.papers[i], &self.texts[i])
-                        && topic.matches(&self.papers[i], &self.texts[i])
                 })
                 .take(topic.max_papers.min(room))
                 .collect();

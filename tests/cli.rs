@@ -301,3 +301,70 @@ async fn send_empty_sends_a_no_papers_email_and_future_dates_are_refused() {
     let out = pb.run(&["send", "--date", "yesterday-ish"]).await;
     assert_eq!(out.code, 2, "usage errors exit 2");
 }
+
+#[tokio::test]
+async fn topics_test_and_explain_help_tune_a_topic() {
+    let pb = Paperboy::new(&config(
+        "base_url = \"http://127.0.0.1:9\"",
+        "[smtp]\nfrom = \"a@example.org\"\n",
+        ADA,
+    ));
+    let file = fixture("2026-04-10.json");
+    let out = pb
+        .run(&[
+            "topics",
+            "test",
+            "title:agent* -repo:yes",
+            "--file",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines.last().unwrap().ends_with("of 35 papers match"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines.len() > 2
+            && lines[..lines.len() - 1]
+                .iter()
+                .all(|l| l.contains("[agent*]"))
+    );
+    let out = pb
+        .run(&["topics", "test", "(agent", "--file", file.to_str().unwrap()])
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("column 7: expected ')'"),
+        "{}",
+        out.stderr
+    );
+
+    let out = pb
+        .run(&[
+            "topics",
+            "explain",
+            "ada@example.org",
+            "--source-file",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.matches("CHOSEN under agents").count(),
+        3,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("max_papers was reached"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("matches none of the subscriber's topics")
+    );
+}

@@ -215,3 +215,48 @@ fn follows_and_a_subscribers_own_limits() {
     .to_string();
     assert!(e.contains("subscribers[0].exclude: column 3"), "{e}");
 }
+
+#[test]
+fn relevance_puts_title_matches_first_and_ties_break_by_upvotes() {
+    use paperboy::digest::DayList;
+    let c = Config::load_str(
+        "[smtp]\nfrom = \"a@example.org\"\n\
+         [topics.agents]\nkeywords = [\"agent\", \"agents\"]\nsort = \"relevance\"\nmax_papers = 50\n",
+        "t.toml",
+    )
+    .unwrap();
+    let day: Vec<Paper> = papers().into_iter().map(|(p, _)| p).collect();
+    let list = DayList::new(&day);
+    let scored = list.scored(&c.topics["agents"]);
+    assert!(scored.len() > 5);
+    assert!(scored.windows(2).all(|w| w[0].1 >= w[1].1), "best first");
+    let has = |s: &str| {
+        s.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w == "agent" || w == "agents")
+    };
+    let in_title = |p: &Paper| has(&p.title);
+    // Only in the abstract: neither the title nor the AI keywords name the topic.
+    let in_passing = |p: &Paper| !has(&p.title) && !p.ai_keywords.iter().any(|k| has(k));
+    // A paper naming the topic in its title outranks one that only mentions it in passing
+    // with no more upvotes.
+    for (i, (a, _)) in scored.iter().enumerate() {
+        for (b, _) in &scored[i + 1..] {
+            assert!(
+                !(in_title(b) && in_passing(a) && b.upvotes >= a.upvotes),
+                "{} (title match, {} up) ranks below {} ({} up)",
+                b.title,
+                b.upvotes,
+                a.title,
+                a.upvotes
+            );
+        }
+    }
+    let e = Config::load_str(
+        "[smtp]\nfrom = \"a@example.org\"\n[topics.t]\nkeywords = [\"x\"]\nsort = \"newest\"\n",
+        "t.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("topics.t.sort"), "{e}");
+}

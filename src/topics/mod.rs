@@ -1,9 +1,11 @@
 //! Topics: keyword phrases matched as whole words, with excludes and thresholds.
 
 mod query;
+mod rank;
 mod text;
 
 pub use query::{Query, QueryError};
+pub use rank::Scorer;
 pub use text::{Field, PaperText, Phrase, tokenize};
 
 use crate::domain::Paper;
@@ -21,6 +23,17 @@ pub struct Topic {
     pub exclude: Vec<Phrase>,
     pub min_upvotes: i64,
     pub max_papers: usize,
+    pub sort: Sort,
+}
+
+/// How a topic orders its papers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Most upvoted first.
+    #[default]
+    Upvotes,
+    /// Best BM25 match of the topic's words (title, AI keywords, abstract), with upvotes.
+    Relevance,
 }
 
 impl Topic {

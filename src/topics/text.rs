@@ -98,6 +98,23 @@ impl PaperText {
         }
     }
 
+    /// How many words a field holds.
+    pub fn len(&self, f: Field) -> usize {
+        self.field(f).iter().filter(|w| !w.is_empty()).count()
+    }
+
+    /// How often a phrase occurs in a field.
+    pub fn count(&self, f: Field, words: &[String], prefix: bool) -> usize {
+        let w = self.field(f);
+        let n = words.len();
+        if n == 0 || w.len() < n {
+            return 0;
+        }
+        (0..=w.len() - n)
+            .filter(|&i| holds(&w[i..i + n], words, prefix))
+            .count()
+    }
+
     /// In the title, the abstract or the AI keywords.
     pub fn contains(&self, phrase: &Phrase) -> bool {
         self.contains_words(None, phrase.words(), false)
