@@ -47,28 +47,6 @@ pub struct PaperText {
     keywords: Vec<String>,
     authors: Vec<String>,
     org: Vec<String>,
-    /// Each field's distinct words, sorted: most terms are absent from most papers, and a
-    /// binary search says so without scanning the text.
-    vocab: [Vec<String>; 5],
-}
-
-fn vocab_of(words: &[String]) -> Vec<String> {
-    let mut v: Vec<String> = words.iter().filter(|w| !w.is_empty()).cloned().collect();
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
-/// Whether a sorted vocabulary holds `word` (or, with `prefix`, a word beginning with it).
-fn in_vocab(vocab: &[String], word: &str, prefix: bool) -> bool {
-    let i = vocab.partition_point(|w| w.as_str() < word);
-    vocab.get(i).is_some_and(|w| {
-        if prefix {
-            w.starts_with(word)
-        } else {
-            w == word
-        }
-    })
 }
 
 fn joined<'a>(values: impl Iterator<Item = &'a String>) -> Vec<String> {
@@ -101,49 +79,13 @@ fn holds(words: &[String], phrase: &[String], prefix: bool) -> bool {
 
 impl PaperText {
     pub fn new(paper: &Paper) -> Self {
-        let title = tokenize(&paper.title);
-        let abstract_words = tokenize(&paper.abstract_text);
-        let keywords = joined(paper.ai_keywords.iter());
-        let authors = joined(paper.authors.iter());
-        let org = joined(paper.organization.iter());
-        let vocab = [
-            vocab_of(&title),
-            vocab_of(&abstract_words),
-            vocab_of(&keywords),
-            vocab_of(&authors),
-            vocab_of(&org),
-        ];
         Self {
-            title,
-            abstract_words,
-            keywords,
-            authors,
-            org,
-            vocab,
+            title: tokenize(&paper.title),
+            abstract_words: tokenize(&paper.abstract_text),
+            keywords: joined(paper.ai_keywords.iter()),
+            authors: joined(paper.authors.iter()),
+            org: joined(paper.organization.iter()),
         }
-    }
-
-    fn vocab(&self, f: Field) -> &[String] {
-        &self.vocab[match f {
-            Field::Title => 0,
-            Field::Abstract => 1,
-            Field::Keyword => 2,
-            Field::Author => 3,
-            Field::Org => 4,
-        }]
-    }
-
-    /// A phrase in one field: first the vocabulary (every word must be there), then, for a
-    /// phrase of several words, the text.
-    fn field_holds(&self, f: Field, words: &[String], prefix: bool) -> bool {
-        let Some((last, init)) = words.split_last() else {
-            return false;
-        };
-        let vocab = self.vocab(f);
-        if !init.iter().all(|w| in_vocab(vocab, w, false)) || !in_vocab(vocab, last, prefix) {
-            return false;
-        }
-        words.len() == 1 || holds(self.field(f), words, prefix)
     }
 
     fn field(&self, f: Field) -> &[String] {
@@ -181,10 +123,10 @@ impl PaperText {
     /// In one field, or (None) in the title, the abstract or the AI keywords.
     pub fn contains_words(&self, field: Option<Field>, words: &[String], prefix: bool) -> bool {
         match field {
-            Some(f) => self.field_holds(f, words, prefix),
+            Some(f) => holds(self.field(f), words, prefix),
             None => [Field::Title, Field::Abstract, Field::Keyword]
                 .into_iter()
-                .any(|f| self.field_holds(f, words, prefix)),
+                .any(|f| holds(self.field(f), words, prefix)),
         }
     }
 }
