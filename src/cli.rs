@@ -176,7 +176,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let renderer = match Renderer::new(&cfg.digest) {
+    let renderer = match Renderer::new(&cfg.digest, &cfg.topics) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("paperboy: invalid configuration ({}): {e}", cfg.origin);
@@ -702,7 +702,7 @@ async fn dispatch(
             let sent = deliver(
                 std::sync::Arc::new(cfg.clone()),
                 store.clone(),
-                std::sync::Arc::new(Renderer::new(&cfg.digest)?),
+                std::sync::Arc::new(Renderer::new(&cfg.digest, &cfg.topics)?),
                 cli_deliver_options(cfg),
             )
             .await;

@@ -277,7 +277,7 @@ impl Daemon {
                 let store = self.store.clone();
                 let opts = self.deliver_options();
                 let handle = tokio::spawn(async move {
-                    let renderer = match Renderer::new(&cfg.digest) {
+                    let renderer = match Renderer::new(&cfg.digest, &cfg.topics) {
                         Ok(r) => Arc::new(r),
                         Err(e) => {
                             error!(error = %e, "templates");
@@ -327,7 +327,7 @@ impl Daemon {
         ]);
         let loaded = Config::load(self.config_path.as_deref()).map_err(|e| e.to_string());
         let checked = loaded.and_then(|c| {
-            Renderer::new(&c.digest).map_err(|e| e.to_string())?;
+            Renderer::new(&c.digest, &c.topics).map_err(|e| e.to_string())?;
             if c.database_url != self.cfg.database_url {
                 warn!("database.url changed: that takes a restart; keeping the open database");
             }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::config::{DigestConfig, TextChoice};
 use crate::digest::Digest;
 use crate::domain::{ArxivId, Paper, Subscriber};
+use crate::topics::{Field, Scorer, ScoringTerm, Topic};
 
 pub const HTML_TEMPLATE: &str = "digest.html.hbs";
 pub const TEXT_TEMPLATE: &str = "digest.txt.hbs";
@@ -51,6 +52,8 @@ pub struct Renderer {
     html: Handlebars<'static>,
     text: Handlebars<'static>,
     opts: DigestConfig,
+    /// Each topic's words, to highlight in the papers it chose.
+    terms: HashMap<String, Vec<ScoringTerm>>,
 }
 
 handlebars_helper!(wrap: |s: str, {indent: str = "", width: u64 = 72}| {
@@ -68,7 +71,7 @@ handlebars_helper!(plural: |n: i64, word: str| {
 impl Renderer {
     /// Compiles the built-in templates, replaced by any of the same name in
     /// `opts.templates_dir`. Errors name the file and position.
-    pub fn new(opts: &DigestConfig) -> Result<Self, RenderError> {
+    pub fn new(opts: &DigestConfig, topics: &HashMap<String, Topic>) -> Result<Self, RenderError> {
         let mut html = Handlebars::new();
         let mut text = Handlebars::new();
         for h in [&mut html, &mut text] {
@@ -109,6 +112,10 @@ impl Renderer {
             html,
             text,
             opts: opts.clone(),
+            terms: topics
+                .iter()
+                .map(|(name, t)| (name.clone(), Scorer::terms_of(t)))
+                .collect(),
         })
     }
 
@@ -131,10 +138,13 @@ impl Renderer {
         // Too big for Gmail (it clips at 102 KB): shorter texts first, then fewer papers.
         for limit in [300, 150] {
             for g in &mut view.groups {
+                let none = Vec::new();
+                let terms = self.terms.get(&g.topic).unwrap_or(&none);
                 for p in &mut g.papers {
                     let max = self.opts.text_max_chars;
                     p.text =
                         trim_words(&p.full_text, if max == 0 { limit } else { limit.min(max) });
+                    p.text_parts = highlight(&p.text, terms, Field::Abstract);
                 }
             }
             rendered = self.render_view(subscriber, &view)?;
@@ -203,7 +213,7 @@ impl Renderer {
                     .papers
                     .iter()
                     .filter_map(|id| papers.get(id))
-                    .map(|p| self.paper_view(p))
+                    .map(|p| self.paper_view(p, self.terms.get(&g.topic)))
                     .collect(),
             })
             .filter(|g| !g.papers.is_empty())
@@ -229,7 +239,9 @@ impl Renderer {
         }
     }
 
-    fn paper_view(&self, p: &Paper) -> PaperView {
+    fn paper_view(&self, p: &Paper, terms: Option<&Vec<ScoringTerm>>) -> PaperView {
+        let none = Vec::new();
+        let terms = terms.unwrap_or(&none);
         let text = match self.opts.text {
             TextChoice::AiSummary => p.ai_summary.as_deref().unwrap_or(&p.abstract_text),
             TextChoice::Abstract => &p.abstract_text,
@@ -242,6 +254,12 @@ impl Renderer {
             organization: p.organization.clone(),
             upvotes: p.upvotes,
             comments: p.num_comments,
+            title_parts: highlight(&p.title, terms, Field::Title),
+            text_parts: highlight(
+                &trim_words(text, self.opts.text_max_chars),
+                terms,
+                Field::Abstract,
+            ),
             text: trim_words(text, self.opts.text_max_chars),
             full_text: text.to_string(),
             thumbnail: p.thumbnail.clone().filter(|_| self.opts.thumbnails),
@@ -384,6 +402,10 @@ struct GroupView {
 struct PaperView {
     #[serde(skip)]
     full_text: String,
+    /// The title in pieces, the topic's words marked ("why this paper").
+    title_parts: Vec<Part>,
+    /// The same for the text shown.
+    text_parts: Vec<Part>,
     thumbnail: Option<String>,
     id: String,
     title: String,
@@ -399,6 +421,78 @@ struct PaperView {
     github_name: Option<String>,
     github_stars: Option<i64>,
     project_page: Option<String>,
+}
+
+/// A piece of text, marked when it is one of the topic's words.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+struct Part {
+    text: String,
+    hit: bool,
+}
+
+/// Splits `text` into pieces, marking each occurrence of the terms that may match in `field`
+/// (whole words, split as the matcher splits them: letters and digits). The pieces are
+/// escaped by the template.
+fn highlight(text: &str, terms: &[ScoringTerm], field: Field) -> Vec<Part> {
+    // Words with their byte spans.
+    let mut words: Vec<(usize, usize, String)> = Vec::new();
+    let mut start = None;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                words.push((s, i, text[s..i].to_lowercase()));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    let mut marked = vec![false; words.len()];
+    for (f, phrase, prefix) in terms {
+        if f.is_some_and(|f| f != field) || phrase.is_empty() || phrase.len() > words.len() {
+            continue;
+        }
+        let n = phrase.len();
+        for i in 0..=words.len() - n {
+            let ok = (0..n).all(|k| {
+                let w = &words[i + k].2;
+                if k == n - 1 && *prefix {
+                    w.starts_with(phrase[k].as_str())
+                } else {
+                    *w == phrase[k]
+                }
+            });
+            if ok {
+                marked[i..i + n].iter_mut().for_each(|m| *m = true);
+            }
+        }
+    }
+    let mut parts: Vec<Part> = Vec::new();
+    let mut push = |t: &str, hit: bool| {
+        if t.is_empty() {
+            return;
+        }
+        match parts.last_mut() {
+            Some(last) if last.hit == hit => last.text.push_str(t),
+            _ => parts.push(Part {
+                text: t.to_string(),
+                hit,
+            }),
+        }
+    };
+    let mut at = 0;
+    for (i, (s, e, _)) in words.iter().enumerate() {
+        // The gap before a word is marked when it joins two marked words of one phrase.
+        let gap_hit = marked[i] && i > 0 && marked[i - 1];
+        push(&text[at..*s], gap_hit);
+        push(&text[*s..*e], marked[i]);
+        at = *e;
+    }
+    push(&text[at..], false);
+    parts
 }
 
 /// "A, B, C, D and 12 more" once there are more than `max` authors.
@@ -492,6 +586,42 @@ mod tests {
     #[test]
     fn the_signature_separator_keeps_its_space() {
         assert_eq!(normalize_newlines("a  \n-- \nsig\n\n\n"), "a\n-- \nsig\n\n");
+    }
+
+    #[test]
+    fn topic_words_are_marked_whole_and_only_in_their_field() {
+        let terms = vec![
+            (
+                None,
+                vec!["video".to_string(), "diffusion".to_string()],
+                false,
+            ),
+            (None, vec!["agent".to_string()], true),
+            (Some(Field::Abstract), vec!["model".to_string()], false),
+        ];
+        let parts = highlight(
+            "Video-Diffusion <b>for</b> Agentic world models",
+            &terms,
+            Field::Title,
+        );
+        let hits: Vec<&str> = parts
+            .iter()
+            .filter(|p| p.hit)
+            .map(|p| p.text.as_str())
+            .collect();
+        assert_eq!(hits, ["Video-Diffusion", "Agentic"]);
+        let all: String = parts.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(
+            all, "Video-Diffusion <b>for</b> Agentic world models",
+            "nothing lost"
+        );
+        let parts = highlight("a model, not models", &terms, Field::Abstract);
+        let hits: Vec<&str> = parts
+            .iter()
+            .filter(|p| p.hit)
+            .map(|p| p.text.as_str())
+            .collect();
+        assert_eq!(hits, ["model"]);
     }
 
     #[test]

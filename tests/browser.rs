@@ -113,7 +113,7 @@ fn the_digest_reads_at_phone_and_desktop_widths() {
         DayList::new(&papers).select(sub, &cfg.topics, &Default::default(), &Default::default());
     let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
     let links = UnsubscribeLinks::for_subscriber(&cfg, &sub.email.key());
-    let html = Renderer::new(&cfg.digest)
+    let html = Renderer::new(&cfg.digest, &cfg.topics)
         .unwrap()
         .render(
             sub,

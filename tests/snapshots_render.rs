@@ -32,7 +32,7 @@ fn the_digest_of_a_fixed_day_renders_as_reviewed() {
         DayList::new(&papers).select(sub, &cfg.topics, &Default::default(), &Default::default());
     let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
     let links = UnsubscribeLinks::for_subscriber(&cfg, &sub.email.key());
-    let r = Renderer::new(&cfg.digest)
+    let r = Renderer::new(&cfg.digest, &cfg.topics)
         .unwrap()
         .render(
             sub,

@@ -167,7 +167,7 @@ async fn run_inner(
     date: NaiveDate,
     opts: &RunOptions,
 ) -> anyhow::Result<RunOutcome> {
-    let renderer = Renderer::new(&cfg.digest)?;
+    let renderer = Renderer::new(&cfg.digest, &cfg.topics)?;
     let early = !opts.final_try && cfg.schedule_policy.is_workday(date);
     let planned = plan(cfg, store, source, date, !opts.dry_run, opts.final_try).await?;
     if planned.papers.is_empty() && early {

@@ -5,7 +5,7 @@ mod rank;
 mod text;
 
 pub use query::{Query, QueryError};
-pub use rank::Scorer;
+pub use rank::{Scorer, ScoringTerm};
 pub use text::{Field, PaperText, Phrase, tokenize};
 
 use crate::domain::Paper;

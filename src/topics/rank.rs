@@ -16,15 +16,18 @@ const FIELDS: [(Field, f64); 3] = [
 /// Weight of ln(1 + upvotes) beside the text score.
 const UPVOTE_WEIGHT: f64 = 0.5;
 
+/// A phrase a topic scores with: (its field if scoped, its words, whether the last is a prefix).
+pub type ScoringTerm = (Option<Field>, Vec<String>, bool);
+
 /// The phrases a topic scores with: its keywords and the positive terms of its query (words
 /// under NOT only select, they do not score).
-fn scoring_terms(topic: &Topic) -> Vec<(Option<Field>, Vec<String>, bool)> {
-    let mut out: Vec<(Option<Field>, Vec<String>, bool)> = topic
+fn scoring_terms(topic: &Topic) -> Vec<ScoringTerm> {
+    let mut out: Vec<ScoringTerm> = topic
         .keywords
         .iter()
         .map(|k| (None, k.words().to_vec(), false))
         .collect();
-    fn walk(q: &Query, out: &mut Vec<(Option<Field>, Vec<String>, bool)>) {
+    fn walk(q: &Query, out: &mut Vec<ScoringTerm>) {
         match q {
             Query::Term {
                 field,
@@ -43,7 +46,7 @@ fn scoring_terms(topic: &Topic) -> Vec<(Option<Field>, Vec<String>, bool)> {
 
 /// Scores the papers of one day for one topic.
 pub struct Scorer {
-    terms: Vec<(Option<Field>, Vec<String>, bool)>,
+    terms: Vec<ScoringTerm>,
     /// ln((N - df + 0.5) / (df + 0.5) + 1) per term.
     idf: Vec<f64>,
     avg_len: [f64; 3],
@@ -51,7 +54,7 @@ pub struct Scorer {
 
 impl Scorer {
     /// The phrases a topic scores with: (field, words, prefix).
-    pub fn terms_of(topic: &Topic) -> Vec<(Option<Field>, Vec<String>, bool)> {
+    pub fn terms_of(topic: &Topic) -> Vec<ScoringTerm> {
         scoring_terms(topic)
     }
 
