@@ -696,12 +696,13 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
     let mut topics = HashMap::new();
     for (name, t) in raw.topics {
         let key = format!("topics.{name}");
+        // Parsed as written, so that the column counts in the operator's own text.
         let query = match t.query.trim() {
             "" => None,
-            q => match Query::parse(q) {
+            _ => match Query::parse(&t.query) {
                 Ok(q) => Some(q),
                 Err(e) => {
-                    problems.push(format!("{key}.query: {e} (in {q:?})"));
+                    problems.push(format!("{key}.query: {e}, in: {}", t.query));
                     None
                 }
             },
@@ -827,8 +828,8 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
         let filter = SubscriberFilter {
             exclude: match s.exclude.trim() {
                 "" => None,
-                q => Query::parse(q)
-                    .map_err(|e| problems.push(format!("{key}.exclude: {e} (in {q:?})")))
+                _ => Query::parse(&s.exclude)
+                    .map_err(|e| problems.push(format!("{key}.exclude: {e}, in: {}", s.exclude)))
                     .ok(),
             },
             min_upvotes: s.min_upvotes,

@@ -451,6 +451,8 @@ fn highlight(text: &str, terms: &[ScoringTerm], field: Field) -> Vec<Part> {
         }
     }
     let mut marked = vec![false; words.len()];
+    // The gap before word i joins it to word i - 1 inside one phrase match.
+    let mut joined = vec![false; words.len()];
     for (f, phrase, prefix) in terms {
         if f.is_some_and(|f| f != field) || phrase.is_empty() || phrase.len() > words.len() {
             continue;
@@ -467,6 +469,7 @@ fn highlight(text: &str, terms: &[ScoringTerm], field: Field) -> Vec<Part> {
             });
             if ok {
                 marked[i..i + n].iter_mut().for_each(|m| *m = true);
+                joined[i + 1..i + n].iter_mut().for_each(|j| *j = true);
             }
         }
     }
@@ -485,9 +488,7 @@ fn highlight(text: &str, terms: &[ScoringTerm], field: Field) -> Vec<Part> {
     };
     let mut at = 0;
     for (i, (s, e, _)) in words.iter().enumerate() {
-        // The gap before a word is marked when it joins two marked words of one phrase.
-        let gap_hit = marked[i] && i > 0 && marked[i - 1];
-        push(&text[at..*s], gap_hit);
+        push(&text[at..*s], joined[i]);
         push(&text[*s..*e], marked[i]);
         at = *e;
     }
@@ -615,6 +616,20 @@ mod tests {
             all, "Video-Diffusion <b>for</b> Agentic world models",
             "nothing lost"
         );
+        // Two terms side by side stay two marks; a phrase is one.
+        let parts = highlight("video, diffusion", &terms[1..], Field::Title);
+        assert!(parts.iter().all(|p| !p.hit));
+        let two = vec![
+            (None, vec!["video".to_string()], false),
+            (None, vec!["diffusion".to_string()], false),
+        ];
+        let parts = highlight("video, diffusion", &two, Field::Title);
+        let hits: Vec<&str> = parts
+            .iter()
+            .filter(|p| p.hit)
+            .map(|p| p.text.as_str())
+            .collect();
+        assert_eq!(hits, ["video", "diffusion"]);
         let parts = highlight("a model, not models", &terms, Field::Abstract);
         let hits: Vec<&str> = parts
             .iter()

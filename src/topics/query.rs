@@ -145,7 +145,11 @@ struct Parser {
     toks: Vec<(usize, Tok)>,
     pos: usize,
     end: usize,
+    depth: usize,
 }
+
+/// Deeper nesting than this is refused (a parser that recursed without end would crash).
+const MAX_DEPTH: usize = 64;
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
@@ -196,6 +200,16 @@ impl Parser {
     }
 
     fn not(&mut self) -> Result<Query, QueryError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(format!("nested more than {MAX_DEPTH} deep"));
+        }
+        let q = self.not_inner();
+        self.depth -= 1;
+        q
+    }
+
+    fn not_inner(&mut self) -> Result<Query, QueryError> {
         if self.peek() == Some(&Tok::Not) {
             self.pos += 1;
             if matches!(self.peek(), None | Some(Tok::RParen | Tok::And | Tok::Or)) {
@@ -235,7 +249,8 @@ impl Parser {
             Tok::Not => unreachable!("handled by not()"),
             Tok::Quoted(field, text) => {
                 let field = field.map(|f| field_named(&f, col)).transpose()?;
-                term(field, &text, false, col)
+                let (text, prefix) = strip_star(text.trim_end());
+                term(field, text, prefix, col)
             }
             Tok::Atom(atom) => atom_query(&atom, col),
         }
@@ -282,6 +297,15 @@ fn term(
 
 fn atom_query(atom: &str, col: usize) -> Result<Query, QueryError> {
     let lower = atom.to_ascii_lowercase();
+    if matches!(atom, "and" | "or" | "not" | "And" | "Or" | "Not") {
+        return Err(QueryError {
+            column: col,
+            message: format!(
+                "{atom:?}: write the operator in capitals ({}), or quote it to search for the word",
+                atom.to_uppercase()
+            ),
+        });
+    }
     for (name, what) in [("upvotes", Numeric::Upvotes), ("stars", Numeric::Stars)] {
         if let Some(rest) = lower.strip_prefix(name)
             && rest.starts_with(['>', '<', '='])
@@ -350,6 +374,7 @@ impl Query {
             toks,
             pos: 0,
             end: src.chars().count() + 1,
+            depth: 0,
         };
         let q = p.or()?;
         if p.pos < p.toks.len() {
@@ -477,6 +502,11 @@ mod tests {
             ("repo:maybe", 1, "repo:yes or repo:no"),
             ("()", 2, "inside the parentheses"),
             ("--", 2, "holds no word"),
+            (
+                "diffusion or flow",
+                11,
+                "write the operator in capitals (OR)",
+            ),
         ];
         for (src, col, says) in cases {
             let e = Query::parse(src).expect_err(src);
