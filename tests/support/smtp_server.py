@@ -29,12 +29,12 @@ Fault injection (for client retry/crash tests); SUBSTR matches RCPT TO:
                         was stored but never acknowledged (a resend duplicates).
 
 Examples:
-  smtp_server.py --maildir /tmp/m
-  smtp_server.py --maildir /tmp/m --tls-cert leaf.pem --tls-key leaf.key \
+  smtp_server.py --maildir DIR
+  smtp_server.py --maildir DIR --tls-cert leaf.pem --tls-key leaf.key \
       --require-tls --auth-user alice --auth-password secret
-  smtp_server.py --maildir /tmp/m --tls-cert leaf.pem --tls-key leaf.key --implicit-tls
-  smtp_server.py --maildir /tmp/m --reject bounce=550 --reject later=451
-  smtp_server.py --maildir /tmp/m --fault flaky=451once --fault crash=dropdata-once \
+  smtp_server.py --maildir DIR --tls-cert leaf.pem --tls-key leaf.key --implicit-tls
+  smtp_server.py --maildir DIR --reject bounce=550 --reject later=451
+  smtp_server.py --maildir DIR --fault flaky=451once --fault crash=dropdata-once \
       --refuse-for 2 --delay-ms 200
 """
 import argparse
