@@ -94,16 +94,8 @@ pub async fn run_date(
                 "done"
             };
             store.finish_run(&record(status, r, None)).await?;
-            let done = r.sent + r.failed;
-            if r.failed > 0 && r.failed as f64 > cfg.alerts.failure_ratio * done as f64 {
-                let summary = format!("{} of {done} deliveries of {date} failed", r.failed);
-                let details = format!(
-                    "More than {:.0}% of the deliveries failed (alerts.failure_ratio).\n\
-                     List them with: paperboy history --date {date} --status failed\n\
-                     Requeue them with: paperboy retry --date {date}",
-                    cfg.alerts.failure_ratio * 100.0
-                );
-                alert(cfg, store, AlertKind::FailureRatio, &summary, &details).await;
+            if r.failed > 0 {
+                alert_if_too_many_failed(cfg, store, date, r.sent, r.failed).await;
             }
             if r.papers_fetched == 0 && cfg.schedule_policy.is_workday(date) {
                 let summary = format!("the Daily Papers list of {date}, a weekday, is empty");
@@ -136,20 +128,33 @@ pub async fn settle_open_runs(cfg: &Config, store: &Store) -> anyhow::Result<()>
         run.failed = c.failed;
         run.deferred = 0;
         store.update_run_counts(&run).await?;
-        let done = c.sent + c.failed;
-        if newly_failed > 0 && c.failed as f64 > cfg.alerts.failure_ratio * done as f64 {
-            let date = run.digest_date;
-            let summary = format!("{} of {done} deliveries of {date} failed", c.failed);
-            let details = format!(
-                "More than {:.0}% of the deliveries failed (alerts.failure_ratio).\n\
-                 List them with: paperboy history --date {date} --status failed\n\
-                 Requeue them with: paperboy retry --date {date}",
-                cfg.alerts.failure_ratio * 100.0
-            );
-            alert(cfg, store, AlertKind::FailureRatio, &summary, &details).await;
+        if newly_failed > 0 {
+            alert_if_too_many_failed(cfg, store, run.digest_date, c.sent, c.failed).await;
         }
     }
     Ok(())
+}
+
+/// The failure_ratio alert, when more than that share of a date's deliveries failed.
+async fn alert_if_too_many_failed(
+    cfg: &Config,
+    store: &Store,
+    date: NaiveDate,
+    sent: i64,
+    failed: i64,
+) {
+    let done = sent + failed;
+    if failed as f64 <= cfg.alerts.failure_ratio * done as f64 {
+        return;
+    }
+    let summary = format!("{failed} of {done} deliveries of {date} failed");
+    let details = format!(
+        "More than {:.0}% of the deliveries failed (alerts.failure_ratio).\n\
+         List them with: paperboy history --date {date} --status failed\n\
+         Requeue them with: paperboy retry --date {date}",
+        cfg.alerts.failure_ratio * 100.0
+    );
+    alert(cfg, store, AlertKind::FailureRatio, &summary, &details).await;
 }
 
 /// Errors worth another try before the deadline: the source's.
