@@ -267,14 +267,23 @@ impl Store {
     /// Papers by id, as last fetched.
     pub async fn papers(&self, ids: &[&ArxivId]) -> Result<HashMap<ArxivId, Paper>, StoreError> {
         let mut out = HashMap::new();
-        for id in ids {
-            let row = sqlx::query("SELECT data FROM papers WHERE arxiv_id = ?")
-                .bind(id.as_str())
-                .fetch_optional(&self.pool)
+        // One query per delivery, not one per paper (SQLite allows 32,766 binds; a digest
+        // holds far fewer papers, but chunk anyway).
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("SELECT arxiv_id, data FROM papers WHERE arxiv_id IN ({marks})");
+            // Only "?" placeholders are spliced in; the ids are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            let rows = query
+                .fetch_all(&self.pool)
                 .await
-                .map_err(q("select paper"))?;
-            if let Some(row) = row {
-                let data: String = row.get(0);
+                .map_err(q("select papers"))?;
+            for row in rows {
+                let id: String = row.get(0);
+                let data: String = row.get(1);
                 let paper: Paper =
                     serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
                         what: "papers.data",
