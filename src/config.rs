@@ -667,9 +667,12 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
     }
 
     let database_url = raw.database.url.trim().to_string();
-    if !database_url.starts_with("sqlite:") {
+    if !["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| database_url.starts_with(scheme))
+    {
         problems.push(format!(
-            "database.url: {:?}: only sqlite: URLs are supported so far",
+            "database.url: {:?}: not a sqlite://PATH or postgres://USER@HOST/DB URL",
             redact_url(&database_url)
         ));
     }

@@ -18,7 +18,6 @@ fn config(source: &str, smtp: &str, subscribers: &str) -> String {
 const ADA: &str =
     "[[subscribers]]\nemail = \"ada@example.org\"\nname = \"Ada\"\ntopics = [\"agents\"]\n";
 
-#[tokio::test]
 async fn a_saved_response_replays_a_day_from_a_file_or_a_file_url() {
     let smtp = SmtpServer::start(SmtpOptions::default());
     let section = smtp_section(&smtp, &SmtpOptions::default());
@@ -259,7 +258,6 @@ async fn json_logs_env_overrides_and_implicit_tls() {
     assert!(!out.stderr.contains("from-the-env"), "no secret in logs");
 }
 
-#[tokio::test]
 async fn send_empty_sends_a_no_papers_email_and_future_dates_are_refused() {
     let smtp = SmtpServer::start(SmtpOptions::default());
     let subs = "[[subscribers]]\nemail = \"quiet@example.org\"\ntopics = [\"none\"]\nsend_empty = true\n\
@@ -302,7 +300,6 @@ async fn send_empty_sends_a_no_papers_email_and_future_dates_are_refused() {
     assert_eq!(out.code, 2, "usage errors exit 2");
 }
 
-#[tokio::test]
 async fn topics_test_and_explain_help_tune_a_topic() {
     let pb = Paperboy::new(&config(
         "base_url = \"http://127.0.0.1:9\"",
@@ -368,3 +365,9 @@ async fn topics_test_and_explain_help_tune_a_topic() {
             .contains("matches none of the subscriber's topics")
     );
 }
+
+on_both_backends!(
+    a_saved_response_replays_a_day_from_a_file_or_a_file_url,
+    send_empty_sends_a_no_papers_email_and_future_dates_are_refused,
+    topics_test_and_explain_help_tune_a_topic,
+);

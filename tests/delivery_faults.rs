@@ -29,7 +29,6 @@ async fn api_with_day() -> HfApi {
     api
 }
 
-#[tokio::test]
 async fn mixed_faults_end_with_every_transient_one_delivered_exactly_once() {
     let api = api_with_day().await;
     let kinds = [
@@ -135,7 +134,6 @@ async fn mixed_faults_end_with_every_transient_one_delivered_exactly_once() {
     assert!(out.stdout.contains("server: 250"), "{}", out.stdout);
 }
 
-#[tokio::test]
 async fn a_failing_source_is_retried_until_it_recovers_and_no_email_goes_out_before() {
     let api = api_with_day().await;
     let smtp = SmtpServer::start(SmtpOptions::default());
@@ -184,7 +182,6 @@ async fn a_failing_source_is_retried_until_it_recovers_and_no_email_goes_out_bef
     assert_eq!(smtp.received().len(), 5);
 }
 
-#[tokio::test]
 async fn relay_limits_pace_the_sending() {
     let api = api_with_day().await;
     let smtp = SmtpServer::start(SmtpOptions::default());
@@ -209,7 +206,6 @@ async fn relay_limits_pace_the_sending() {
     );
 }
 
-#[tokio::test]
 async fn the_operator_is_alerted_once_a_day_and_retry_requeues_what_failed() {
     let api = api_with_day().await;
     // Connections are refused for 3 s: longer than give_up_after.
@@ -276,7 +272,6 @@ async fn the_operator_is_alerted_once_a_day_and_retry_requeues_what_failed() {
     }
 }
 
-#[tokio::test]
 async fn a_refused_login_stops_the_run_and_loses_nothing() {
     let api = api_with_day().await;
     let opts = SmtpOptions {
@@ -330,7 +325,6 @@ async fn a_refused_login_stops_the_run_and_loses_nothing() {
     );
 }
 
-#[tokio::test]
 async fn a_relay_outage_charges_no_attempt_and_loses_nothing() {
     let api = api_with_day().await;
     let opts = SmtpOptions {
@@ -374,3 +368,12 @@ async fn a_relay_outage_charges_no_attempt_and_loses_nothing() {
         "{got:?}"
     );
 }
+
+on_both_backends!(
+    mixed_faults_end_with_every_transient_one_delivered_exactly_once,
+    a_failing_source_is_retried_until_it_recovers_and_no_email_goes_out_before,
+    relay_limits_pace_the_sending,
+    the_operator_is_alerted_once_a_day_and_retry_requeues_what_failed,
+    a_refused_login_stops_the_run_and_loses_nothing,
+    a_relay_outage_charges_no_attempt_and_loses_nothing,
+);

@@ -174,7 +174,6 @@ fn tls_auth() -> SmtpOptions {
 
 // ------------------------------------------------------------------------------- the tests
 
-#[tokio::test]
 async fn each_subscriber_receives_one_valid_email_with_exactly_its_papers() {
     let api = HfApi::start().await;
     let items = fixture_items("2026-04-10");
@@ -302,7 +301,6 @@ async fn each_subscriber_receives_one_valid_email_with_exactly_its_papers() {
     }
 }
 
-#[tokio::test]
 async fn a_second_send_sends_nothing_and_papers_are_never_sent_twice() {
     let api = HfApi::start().await;
     let day1 = fixture_items("2026-04-10");
@@ -353,7 +351,6 @@ async fn a_second_send_sends_nothing_and_papers_are_never_sent_twice() {
     assert_eq!(all.len(), got["early@example.org"].len(), "no paper twice");
 }
 
-#[tokio::test]
 async fn hostile_feed_text_arrives_escaped_and_cannot_inject_headers() {
     let api = HfApi::start().await;
     let mut items = fixture_items("2026-04-10");
@@ -428,7 +425,6 @@ async fn hostile_feed_text_arrives_escaped_and_cannot_inject_headers() {
     assert!(!headers.contains("\r\nSubject: injected"));
 }
 
-#[tokio::test]
 async fn one_recipient_refused_is_recorded_failed_and_the_others_are_sent() {
     let api = HfApi::start().await;
     api.serve_day("2026-04-10", fixture_items("2026-04-10"));
@@ -548,7 +544,6 @@ async fn long_days_are_read_page_by_page_and_429_is_waited_out() {
     assert_eq!(recipients(&smtp)["birder@example.org"], ["2699.00215"]);
 }
 
-#[tokio::test]
 async fn a_dry_run_writes_the_outbox_and_records_nothing() {
     let api = HfApi::start().await;
     api.serve_day("2026-04-10", fixture_items("2026-04-10"));
@@ -622,7 +617,6 @@ async fn check_smtp_reports_a_refused_login_without_the_password() {
     assert!(!out.stderr.contains("wrong-pw-123") && !out.stdout.contains("wrong-pw-123"));
 }
 
-#[tokio::test]
 async fn papers_that_arrive_late_come_in_the_next_digest_once() {
     let api = HfApi::start().await;
     let full = fixture_items("2026-04-10");
@@ -685,3 +679,12 @@ async fn papers_that_arrive_late_come_in_the_next_digest_once() {
     let unique: BTreeSet<&String> = everything.iter().collect();
     assert_eq!(unique.len(), everything.len(), "no paper ever twice");
 }
+
+on_both_backends!(
+    each_subscriber_receives_one_valid_email_with_exactly_its_papers,
+    a_second_send_sends_nothing_and_papers_are_never_sent_twice,
+    hostile_feed_text_arrives_escaped_and_cannot_inject_headers,
+    one_recipient_refused_is_recorded_failed_and_the_others_are_sent,
+    a_dry_run_writes_the_outbox_and_records_nothing,
+    papers_that_arrive_late_come_in_the_next_digest_once,
+);

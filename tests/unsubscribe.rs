@@ -16,7 +16,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test]
 async fn one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores_it() {
     let api = HfApi::start().await;
     for d in ["2026-04-13", "2026-04-14", "2026-04-15"] {
@@ -38,11 +37,8 @@ async fn one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores
         smtp_section(&smtp, &SmtpOptions::default())
     );
     let pb = Paperboy::new(&cfg);
-    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"))
-        .arg("--config")
-        .arg(pb.dir.path().join("paperboy.toml"))
-        .arg("serve")
-        .current_dir(pb.dir.path())
+    let mut serve = pb
+        .command(&["serve"])
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -219,3 +215,5 @@ async fn one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores
     assert_eq!(day3, ["one@example.org", "stay@example.org"]);
     serve.kill().await.unwrap();
 }
+
+on_both_backends!(one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores_it,);

@@ -60,25 +60,14 @@ pub async fn plan(
     }
     // Earlier lists, re-read: what is in them now and was not when we stored them arrived late.
     let mut late_lists = Vec::new();
-    let mut late: Vec<Paper> = Vec::new();
     if source.has_dated_lists() {
-        let mut seen: HashSet<ArxivId> = papers.iter().map(|p| p.id.clone()).collect();
         for back in 1..=cfg.lookback_days {
             let Some(day) = date.checked_sub_days(chrono::Days::new(back.into())) else {
                 break;
             };
             match source.fetch_day(day).await {
-                Ok(list) => {
-                    let stored = store.list_ids(day).await?;
-                    late.extend(
-                        list.iter()
-                            .filter(|p| !stored.contains(&p.id) && seen.insert(p.id.clone()))
-                            .cloned(),
-                    );
-                    if !list.is_empty() {
-                        late_lists.push((day, list));
-                    }
-                }
+                Ok(list) if !list.is_empty() => late_lists.push((day, list)),
+                Ok(_) => {}
                 // A directory of saved lists need not hold every earlier day.
                 Err(e @ crate::source::FetchError::File { .. }) => {
                     tracing::debug!(day = %day, error = %e, "no earlier list to re-read")
@@ -90,6 +79,32 @@ pub async fn plan(
                 Err(e) => warn!(day = %day, error = %e, "an earlier list could not be re-read"),
             }
         }
+    }
+    // From here to the insert, what is stored decides what is planned: other instances on the
+    // same database wait (they then find this date planned and these papers sent).
+    let lock = store.lock_planning().await?;
+    let result = plan_locked(cfg, store, date, record, papers, late_lists).await;
+    lock.release().await;
+    result
+}
+
+async fn plan_locked(
+    cfg: &Config,
+    store: &Store,
+    date: NaiveDate,
+    record: bool,
+    papers: Vec<Paper>,
+    late_lists: Vec<(NaiveDate, Vec<Paper>)>,
+) -> anyhow::Result<PlanOutcome> {
+    let mut late: Vec<Paper> = Vec::new();
+    let mut seen: HashSet<ArxivId> = papers.iter().map(|p| p.id.clone()).collect();
+    for (day, list) in &late_lists {
+        let stored = store.list_ids(*day).await?;
+        late.extend(
+            list.iter()
+                .filter(|p| !stored.contains(&p.id) && seen.insert(p.id.clone()))
+                .cloned(),
+        );
     }
     let quiet_day = papers.is_empty();
     if quiet_day && late.is_empty() {

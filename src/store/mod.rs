@@ -1,8 +1,9 @@
-//! The database: papers, daily lists and the delivery ledger behind one Store API.
+//! The database: papers, daily lists and the delivery ledger behind one Store API, on SQLite
+//! (embedded, the default) or PostgreSQL (shared by any number of instances).
 
-mod sqlite;
+mod sql;
 
-pub use sqlite::Store;
+pub use sql::{Finish, PlanLock, Store};
 
 use crate::digest::Digest;
 use crate::domain::ArxivId;

@@ -455,11 +455,166 @@ impl Received {
     }
 }
 
+// ------------------------------------------------------------------ the database
+
+/// Where the PostgreSQL server for the tests is (a URL whose user may create databases);
+/// the tests that need it skip, saying so, where it is unset.
+pub const POSTGRES_ENV: &str = "PAPERBOY_TEST_POSTGRES_URL";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    /// The backend of the test running in this task (SQLite where unset).
+    static BACKEND: Backend;
+}
+
+pub fn backend() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite)
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var(POSTGRES_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Runs a test with every `Paperboy` it makes on a fresh PostgreSQL database of its own, or
+/// says it skipped.
+pub async fn on_postgres(name: &str, test: impl std::future::Future<Output = ()>) {
+    if postgres_url().is_none() {
+        eprintln!(
+            "skipped {name} on PostgreSQL: set {POSTGRES_ENV} \
+             (e.g. postgres://postgres@127.0.0.1:5432/test) to run it"
+        );
+        return;
+    }
+    BACKEND.scope(Backend::Postgres, test).await
+}
+
+/// Each listed test function (`async fn name()`, not itself a test) becomes two tests,
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name().await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                $crate::support::on_postgres(stringify!($name), super::$name()).await
+            })*
+        }
+    };
+}
+
+/// Runs `f` to completion on a runtime of its own (for set-up and clean-up outside async).
+fn block_on_own_runtime<T: Send + 'static>(
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    })
+    .join()
+    .unwrap()
+}
+
+/// A database of its own on the test PostgreSQL server, dropped with this value.
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> Self {
+        use sqlx::Connection;
+        let admin = postgres_url().expect("PAPERBOY_TEST_POSTGRES_URL is set");
+        let name = format!("paperboy_test_{}", uuid::Uuid::new_v4().simple());
+        let sql = format!("CREATE DATABASE {name}");
+        let (a, n) = (admin.clone(), name.clone());
+        block_on_own_runtime(async move {
+            let mut c = sqlx::PgConnection::connect(&a)
+                .await
+                .unwrap_or_else(|e| panic!("connecting to {POSTGRES_ENV}: {e}"));
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("creating database {n}: {e}"));
+        });
+        let mut url = url::Url::parse(&admin).expect("PAPERBOY_TEST_POSTGRES_URL is a URL");
+        url.set_path(&name);
+        Self {
+            admin,
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use sqlx::Connection;
+        let admin = self.admin.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        block_on_own_runtime(async move {
+            if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await;
+            }
+        });
+    }
+}
+
+/// Runs `$body` with `$pool` connected to the database at `$url` (SQLite or PostgreSQL).
+macro_rules! on_test_db {
+    ($url:expr, $pool:ident => $body:expr) => {
+        if $url.starts_with("postgres") {
+            let $pool = sqlx::PgPool::connect($url).await.unwrap();
+            let r = $body;
+            $pool.close().await;
+            r
+        } else {
+            let $pool = sqlx::SqlitePool::connect($url).await.unwrap();
+            let r = $body;
+            $pool.close().await;
+            r
+        }
+    };
+}
+
+/// Runs one statement on the test's database; rows affected.
+pub async fn db_execute(url: &str, sql: &str) -> u64 {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    on_test_db!(url, pool => sqlx::query(sql).execute(&pool).await.unwrap().rows_affected())
+}
+
+/// The one number a query such as `SELECT COUNT(*) …` answers, on the test's database.
+pub async fn db_count(url: &str, sql: &str) -> i64 {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    on_test_db!(url, pool => sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap())
+}
+
 // ------------------------------------------------------------------ the paperboy binary
 
-/// A working directory with a config file, in which the real binary runs.
+/// A working directory with a config file, in which the real binary runs; on the backend of
+/// the test (its config's SQLite file, or a PostgreSQL database of its own, given to the
+/// binary as PAPERBOY__DATABASE__URL).
 pub struct Paperboy {
     pub dir: tempfile::TempDir,
+    pub pg: Option<PgDatabase>,
 }
 
 pub struct RunOutput {
@@ -472,18 +627,26 @@ impl Paperboy {
     pub fn new(config: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("paperboy.toml"), config).unwrap();
-        Self { dir }
+        let pg = (backend() == Backend::Postgres).then(PgDatabase::create);
+        Self { dir, pg }
     }
 
     pub fn set_config(&self, config: &str) {
         std::fs::write(self.dir.path().join("paperboy.toml"), config).unwrap();
     }
 
-    pub async fn run(&self, args: &[&str]) -> RunOutput {
-        self.run_with_env(args, &[]).await
+    /// The database the binary uses (for SQLite: `paperboy.db` in the working directory, as
+    /// the tests' configs say).
+    pub fn db_url(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => format!("sqlite://{}", self.dir.path().join("paperboy.db").display()),
+        }
     }
 
-    pub async fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> RunOutput {
+    /// The binary with this config and database, in this directory, with a clean
+    /// environment (no PAPERBOY__ overrides from the caller's).
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
         cmd.arg("--config")
             .arg(self.dir.path().join("paperboy.toml"))
@@ -496,6 +659,18 @@ impl Paperboy {
                 cmd.env_remove(k);
             }
         }
+        if let Some(pg) = &self.pg {
+            cmd.env("PAPERBOY__DATABASE__URL", &pg.url);
+        }
+        cmd
+    }
+
+    pub async fn run(&self, args: &[&str]) -> RunOutput {
+        self.run_with_env(args, &[]).await
+    }
+
+    pub async fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> RunOutput {
+        let mut cmd = self.command(args);
         cmd.envs(env.iter().copied());
         let out: Output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
             .await
