@@ -188,6 +188,17 @@ async fn a_missed_tick_is_caught_up_once_and_an_old_one_is_skipped() {
         smtp.received().len() == 1
     })
     .await;
+    let start = std::time::Instant::now();
+    while db_count(
+        &pb.db_url(),
+        "SELECT COUNT(*) FROM deliveries WHERE status = 'sent'",
+    )
+    .await
+        < 1
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "recorded sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Killed and restarted: that tick is done; nothing is sent again.
     d.signal(libc::SIGKILL);
     let _ = d.child.wait().await;

@@ -5,22 +5,23 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use backon::BackoffBuilder;
 use chrono::Utc;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{Config, DeliveryPolicy};
-use crate::domain::Subscriber;
+use crate::domain::{ArxivId, Paper, Subscriber};
 use crate::mail::{MailError, Mailer, UnsubscribeLinks, build_message};
 use crate::render::Renderer;
-use crate::store::{Delivery, DeliveryStatus, Store};
+use crate::store::{Delivery, DeliveryStatus, Finish, Store};
 
 /// The relay's limits, shared by all workers.
 struct Limits {
@@ -91,6 +92,9 @@ pub struct DeliverOptions {
     pub hard_stop: CancellationToken,
 }
 
+/// Rows claimed per query: one claim (a write) serves this many messages.
+const CLAIM_BATCH: usize = 64;
+
 struct Shared {
     opts: DeliverOptions,
     cfg: Arc<Config>,
@@ -98,15 +102,69 @@ struct Shared {
     renderer: Arc<Renderer>,
     subscribers: HashMap<String, Subscriber>,
     limits: Arc<Limits>,
+    progress: Arc<Progress>,
+    first_err: std::sync::Mutex<Option<anyhow::Error>>,
+    /// The papers of this pass, read once each (the same for every subscriber).
+    papers: RwLock<HashMap<ArxivId, Paper>>,
+    /// Outcomes, written by the recorder in batches.
+    outcomes: mpsc::Sender<Finish>,
+}
+
+/// What the feeder, the workers and the recorder share about the pass.
+#[derive(Default)]
+struct Progress {
+    /// Set on the first error: claim nothing more, hand queued rows back.
     abort: AtomicBool,
+    /// Claimed rows whose outcome is not yet written (queued, being sent, or waiting for the
+    /// recorder): while any are, the pass is not over.
+    in_flight: AtomicUsize,
+}
+
+impl Progress {
+    /// Claimed rows are settled (their outcome written, or the rows handed back).
+    fn settled(&self, n: usize) {
+        self.in_flight.fetch_sub(n, Ordering::SeqCst);
+    }
+}
+
+impl Shared {
+    fn fail(&self, e: anyhow::Error) {
+        self.progress.abort.store(true, Ordering::SeqCst);
+        self.first_err
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(e);
+    }
+
+    fn stopping(&self) -> bool {
+        self.progress.abort.load(Ordering::SeqCst) || self.opts.stop.is_cancelled()
+    }
+
+    fn settled(&self, n: usize) {
+        self.progress.settled(n);
+    }
+}
+
+/// A claimed delivery waiting for a worker.
+struct Job {
+    d: Delivery,
+    claimed: Instant,
+    opted_out: bool,
 }
 
 /// Sends every delivery that is or becomes due, whatever its date (a run also finishes what an
 /// interrupted one left), and returns when none is pending or in flight any more (or, with a
-/// horizon, none falls due within it; or when stopped). A
-/// recipient's SMTP error is recorded on its row and does not stop the others; a template
-/// error or a session error (login or sender refused) stops the run and leaves the row
-/// pending. Returns how many were sent by this call.
+/// horizon, none falls due within it; or when stopped). A recipient's SMTP error is recorded
+/// on its row and does not stop the others; a template error or a session error (login or
+/// sender refused) stops the run and leaves the row pending. Returns how many were sent by
+/// this call.
+///
+/// One feeder claims due rows in batches and queues them for `delivery.concurrency` workers,
+/// each with its own long-lived connection; one recorder writes the outcomes, as many per
+/// transaction as have arrived while the previous one committed. So the database sees a
+/// claim per batch and a commit per group of outcomes, not several writes per message.
+/// A crash loses at most the outcomes not yet written: those rows are still "sending" and are
+/// sent again once their lease expires, like any message in flight.
 pub async fn deliver(
     cfg: Arc<Config>,
     store: Store,
@@ -114,6 +172,11 @@ pub async fn deliver(
     opts: DeliverOptions,
 ) -> anyhow::Result<u64> {
     let workers = cfg.delivery.concurrency;
+    let mut mailers = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        mailers.push(Mailer::from_config(&cfg)?);
+    }
+    let (outcomes, outcomes_rx) = mpsc::channel(4 * CLAIM_BATCH);
     let shared = Arc::new(Shared {
         subscribers: cfg
             .subscribers
@@ -125,32 +188,185 @@ pub async fn deliver(
         store,
         renderer,
         opts,
-        abort: AtomicBool::new(false),
+        progress: Arc::new(Progress::default()),
+        first_err: std::sync::Mutex::new(None),
+        papers: RwLock::new(HashMap::new()),
+        outcomes,
     });
+    // Rows queued hold their lease while they wait: keep the queue short when the relay's
+    // limits make the workers slow.
+    let rate_limited =
+        shared.cfg.delivery.max_per_second > 0 || shared.cfg.delivery.max_per_hour > 0;
+    let depth = if rate_limited {
+        workers
+    } else {
+        CLAIM_BATCH.max(2 * workers)
+    };
+    let (jobs, jobs_rx) = mpsc::channel::<Job>(depth);
+    let jobs_rx = Arc::new(tokio::sync::Mutex::new(jobs_rx));
+    let recorder = tokio::spawn(recorder(
+        shared.store.clone(),
+        shared.progress.clone(),
+        outcomes_rx,
+    ));
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let mailer = Mailer::from_config(&shared.cfg)?;
-        set.spawn(worker(shared.clone(), mailer));
+    for mailer in mailers {
+        set.spawn(worker(shared.clone(), mailer, jobs_rx.clone()));
+    }
+    if let Err(e) = feeder(&shared, jobs).await {
+        shared.fail(e);
     }
     let mut sent = 0;
-    let mut first_err = None;
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok(Ok(n)) => sent += n,
-            Ok(Err(e)) => {
-                shared.abort.store(true, Ordering::SeqCst);
-                first_err.get_or_insert(e);
-            }
-            Err(e) => {
-                shared.abort.store(true, Ordering::SeqCst);
-                first_err.get_or_insert(anyhow::anyhow!("a delivery worker died: {e}"));
-            }
+            Ok(n) => sent += n,
+            Err(e) => shared.fail(anyhow::anyhow!("a delivery worker died: {e}")),
         }
     }
-    match first_err {
+    // The workers are gone: the recorder writes what is left and ends.
+    let Ok(shared) = Arc::try_unwrap(shared) else {
+        anyhow::bail!("a delivery task outlived the pass");
+    };
+    let Shared {
+        outcomes,
+        first_err,
+        ..
+    } = shared;
+    drop(outcomes);
+    match recorder.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            first_err
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e);
+        }
+        Err(e) => {
+            first_err
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(anyhow::anyhow!("the delivery recorder died: {e}"));
+        }
+    }
+    match first_err.into_inner().unwrap_or_else(|e| e.into_inner()) {
         Some(e) => Err(e),
         None => Ok(sent),
     }
+}
+
+/// Claims due rows in batches and queues them, until nothing is due within the horizon and
+/// nothing claimed is still unsettled (a transient failure may come back due), or stopped.
+async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
+    while !sh.stopping() {
+        // Claim only what the queue can take now, so that claimed rows do not wait long.
+        let room = tokio::select! {
+            permit = jobs.reserve() => {
+                drop(permit?);
+                jobs.capacity().clamp(1, CLAIM_BATCH)
+            }
+            _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+        };
+        let batch = sh.store.claim_batch(sh.cfg.delivery.lease, room).await?;
+        if batch.is_empty() {
+            let wait = if sh.progress.in_flight.load(Ordering::SeqCst) > 0 {
+                Duration::from_millis(20)
+            } else {
+                match sh.store.next_wakeup().await? {
+                    None => break,
+                    Some(at) => {
+                        let until = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                        if sh.opts.horizon.is_some_and(|h| until > h) {
+                            break;
+                        }
+                        until.clamp(Duration::from_millis(20), Duration::from_secs(1))
+                    }
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = sh.opts.stop.cancelled() => break,
+            }
+            continue;
+        }
+        sh.progress
+            .in_flight
+            .fetch_add(batch.len(), Ordering::SeqCst);
+        let claimed = Instant::now();
+        let who: Vec<&str> = batch.iter().map(|d| d.subscriber.as_str()).collect();
+        let opted_out = match sh.store.opted_out_among(&who).await {
+            Ok(o) => o,
+            Err(e) => {
+                for d in &batch {
+                    sh.store.release(d, None, None).await?;
+                }
+                sh.settled(batch.len());
+                return Err(e.into());
+            }
+        };
+        for d in batch {
+            let opted_out = opted_out.contains(&d.subscriber);
+            // The room was reserved above and only this task sends: this does not wait.
+            if let Err(mpsc::error::SendError(job)) = jobs
+                .send(Job {
+                    d,
+                    claimed,
+                    opted_out,
+                })
+                .await
+            {
+                sh.store.release(&job.d, None, None).await?;
+                sh.settled(1);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes outcomes as they come, each time all that arrived while the previous write ran.
+async fn recorder(
+    store: Store,
+    progress: Arc<Progress>,
+    mut rx: mpsc::Receiver<Finish>,
+) -> anyhow::Result<()> {
+    let mut buf = Vec::with_capacity(4 * CLAIM_BATCH);
+    let mut result = Ok(());
+    while rx.recv_many(&mut buf, 4 * CLAIM_BATCH).await > 0 {
+        if result.is_ok() {
+            // A short outage of the database must not turn sent messages into resends.
+            let mut tries = 0;
+            loop {
+                match store.finish_many(&buf).await {
+                    Ok(ours) => {
+                        for (f, ours) in buf.iter().zip(ours) {
+                            if !ours {
+                                warn!(
+                                    delivery = f.id,
+                                    outcome = f.status.as_str(),
+                                    "the lease ran out before the outcome was recorded; \
+                                     another sender has the delivery"
+                                );
+                            }
+                        }
+                        break;
+                    }
+                    Err(e) if tries < 5 => {
+                        tries += 1;
+                        warn!(error = %e, try_ = tries, "recording outcomes failed; trying again");
+                        tokio::time::sleep(Duration::from_millis(200 << tries)).await;
+                    }
+                    Err(e) => {
+                        // Stop the pass; these rows stay "sending" until their lease expires.
+                        progress.abort.store(true, Ordering::SeqCst);
+                        result = Err(anyhow::Error::new(e).context("recording delivery outcomes"));
+                        break;
+                    }
+                }
+            }
+        }
+        progress.settled(buf.len());
+        buf.clear();
+    }
+    result
 }
 
 /// What became of one claimed delivery.
@@ -164,74 +380,103 @@ enum Outcome {
     Stopped,
 }
 
-async fn worker(sh: Arc<Shared>, mut mailer: Mailer) -> anyhow::Result<u64> {
+/// Takes queued rows until the queue closes; after an error or a stop, hands them back.
+async fn worker(
+    sh: Arc<Shared>,
+    mut mailer: Mailer,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+) -> u64 {
     let mut sent = 0;
     // Connection failures in a row: this worker backs off, and gives up the pass after
     // max_attempts of them (its deliveries stay pending, uncharged).
     let mut unreachable = 0u32;
-    let result = async {
-        while !sh.abort.load(Ordering::SeqCst) && !sh.opts.stop.is_cancelled() {
-            match sh.store.claim_next(sh.cfg.delivery.lease).await? {
-                Some(d) => match process(&sh, &mut mailer, d, unreachable).await? {
-                    Outcome::Sent => {
-                        sent += 1;
-                        unreachable = 0;
-                    }
-                    Outcome::Recorded => unreachable = 0,
-                    Outcome::Stopped => break,
-                    Outcome::Unavailable(e) => {
-                        unreachable += 1;
-                        if unreachable >= sh.cfg.delivery.max_attempts {
-                            anyhow::bail!(
-                                "the SMTP server stayed unreachable ({unreachable} tries): {e}; \
-                                 the deliveries stay pending"
-                            );
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff(&sh.cfg.delivery, unreachable)) => {}
-                            _ = sh.opts.stop.cancelled() => break,
-                        }
-                    }
-                },
-                None => match sh.store.next_wakeup().await? {
-                    None => break,
-                    Some(at) => {
-                        let until = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-                        if sh.opts.horizon.is_some_and(|h| until > h) {
-                            break;
-                        }
-                        // Wait for a retry to fall due or a sibling's message to finish.
-                        let wait = until.clamp(Duration::from_millis(20), Duration::from_secs(1));
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => {}
-                            _ = sh.opts.stop.cancelled() => break,
-                        }
-                    }
-                },
+    loop {
+        let job = jobs.lock().await.recv().await;
+        let Some(job) = job else { break };
+        if sh.stopping() {
+            if let Err(e) = sh.store.release(&job.d, None, None).await {
+                sh.fail(e.into());
             }
+            sh.settled(1);
+            continue;
         }
-        anyhow::Ok(())
+        match process(&sh, &mut mailer, job, unreachable).await {
+            Ok(Outcome::Sent) => {
+                sent += 1;
+                unreachable = 0;
+            }
+            Ok(Outcome::Recorded) => unreachable = 0,
+            Ok(Outcome::Stopped) => {}
+            Ok(Outcome::Unavailable(e)) => {
+                unreachable += 1;
+                if unreachable >= sh.cfg.delivery.max_attempts {
+                    sh.fail(anyhow::anyhow!(
+                        "the SMTP server stayed unreachable ({unreachable} tries): {e}; \
+                         the deliveries stay pending"
+                    ));
+                    continue;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff(&sh.cfg.delivery, unreachable)) => {}
+                    _ = sh.opts.stop.cancelled() => {}
+                }
+            }
+            Err(e) => sh.fail(e),
+        }
     }
-    .await;
     mailer.close().await;
-    result.map(|()| sent)
+    sent
 }
 
-/// Records an outcome; a claim lost meanwhile (our lease ran out) is logged, not an error.
+/// Hands an outcome to the recorder.
 async fn record(
-    store: &Store,
+    sh: &Shared,
     d: &Delivery,
     status: DeliveryStatus,
     reply: Option<&str>,
     error: Option<&str>,
     retry_at: Option<chrono::DateTime<Utc>>,
 ) -> anyhow::Result<()> {
-    if !store.finish(d, status, reply, error, retry_at).await? {
-        warn!(
-            delivery = d.id,
-            outcome = status.as_str(),
-            "the lease ran out before the outcome was recorded; another sender has the delivery"
-        );
+    let f = Finish {
+        smtp_reply: reply.map(str::to_string),
+        error: error.map(str::to_string),
+        retry_at,
+        ..Finish::new(d, status)
+    };
+    if sh.outcomes.send(f).await.is_err() {
+        sh.settled(1);
+        anyhow::bail!("the delivery recorder stopped");
+    }
+    Ok(())
+}
+
+/// Hands a claimed row back untouched (settled at once).
+async fn release(
+    sh: &Shared,
+    d: &Delivery,
+    error: Option<&str>,
+    retry_at: Option<chrono::DateTime<Utc>>,
+) -> anyhow::Result<()> {
+    let r = sh.store.release(d, error, retry_at).await;
+    sh.settled(1);
+    Ok(r?)
+}
+
+/// The papers of a digest, from the pass's cache (read from the store once each).
+async fn load_papers(sh: &Shared, d: &Delivery) -> anyhow::Result<()> {
+    let missing: Vec<&ArxivId> = {
+        let cache = sh.papers.read().unwrap_or_else(|e| e.into_inner());
+        d.digest
+            .paper_ids()
+            .filter(|id| !cache.contains_key(*id))
+            .collect()
+    };
+    if !missing.is_empty() {
+        let found = sh.store.papers(&missing).await?;
+        sh.papers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(found);
     }
     Ok(())
 }
@@ -240,19 +485,20 @@ async fn record(
 async fn process(
     sh: &Shared,
     mailer: &mut Mailer,
-    d: Delivery,
+    job: Job,
     unreachable: u32,
 ) -> anyhow::Result<Outcome> {
     use DeliveryStatus::{Failed, Pending, Sent, Skipped};
     let store = &sh.store;
     let p = &sh.cfg.delivery;
+    let d = job.d;
     let Some(sub) = sh.subscribers.get(&d.subscriber) else {
         let why = "no longer a subscriber in the config";
-        record(store, &d, Skipped, None, Some(why), None).await?;
+        record(sh, &d, Skipped, None, Some(why), None).await?;
         return Ok(Outcome::Recorded);
     };
-    if store.is_opted_out(&d.subscriber).await? {
-        record(store, &d, Skipped, None, Some("unsubscribed"), None).await?;
+    if job.opted_out {
+        record(sh, &d, Skipped, None, Some("unsubscribed"), None).await?;
         return Ok(Outcome::Recorded);
     }
     let age = (Utc::now() - d.created_at)
@@ -268,19 +514,23 @@ async fn process(
             why.push_str("; last error: ");
             why.push_str(last);
         }
-        record(store, &d, Failed, None, Some(&why), None).await?;
+        record(sh, &d, Failed, None, Some(&why), None).await?;
         return Ok(Outcome::Recorded);
     }
-    let ids: Vec<_> = d.digest.paper_ids().collect();
-    let papers = store.papers(&ids).await?;
+    if let Err(e) = load_papers(sh, &d).await {
+        release(sh, &d, None, None).await?;
+        return Err(e);
+    }
     let links = UnsubscribeLinks::for_subscriber(&sh.cfg, &d.subscriber);
-    let rendered = match sh
-        .renderer
-        .render(sub, d.digest_date, &d.digest, &papers, links.visible())
-    {
+    let rendered = {
+        let papers = sh.papers.read().unwrap_or_else(|e| e.into_inner());
+        sh.renderer
+            .render(sub, d.digest_date, &d.digest, &papers, links.visible())
+    };
+    let rendered = match rendered {
         Ok(r) => r,
         Err(e) => {
-            store.release(&d, Some(&e.to_string()), None).await?;
+            release(sh, &d, Some(&e.to_string()), None).await?;
             return Err(e).context("rendering a digest; the delivery stays pending");
         }
     };
@@ -294,21 +544,22 @@ async fn process(
     ) {
         Ok(m) => m,
         Err(e) => {
-            record(store, &d, Failed, None, Some(&e.to_string()), None).await?;
+            record(sh, &d, Failed, None, Some(&e.to_string()), None).await?;
             warn!(delivery = d.id, error = %e, "message could not be built");
             return Ok(Outcome::Recorded);
         }
     };
-    let waited = Instant::now();
     tokio::select! {
         _ = sh.limits.acquire() => {}
         _ = sh.opts.stop.cancelled() => {
-            store.release(&d, None, None).await?;
+            release(sh, &d, None, None).await?;
             return Ok(Outcome::Stopped);
         }
     }
-    if waited.elapsed() > p.lease / 4 && !store.renew(&d, p.lease).await? {
-        // Our lease ran out while we waited and another sender took the row over.
+    // Queued, then waiting for the relay's limits: a long wait renews the lease first.
+    if job.claimed.elapsed() > p.lease / 4 && !store.renew(&d, p.lease).await? {
+        // Our lease ran out meanwhile and another sender took the row over.
+        sh.settled(1);
         return Ok(Outcome::Recorded);
     }
     let domain = sub.email.domain();
@@ -327,7 +578,7 @@ async fn process(
                 }
             }
             _ = sh.opts.hard_stop.cancelled() => {
-                store.release(&d, Some("stopped while sending; the message may have gone out"), None).await?;
+                release(sh, &d, Some("stopped while sending; the message may have gone out"), None).await?;
                 warn!(delivery = d.id, "stopping: the message in flight was abandoned; its delivery stays pending");
                 return Ok(Outcome::Stopped);
             }
@@ -343,23 +594,23 @@ async fn process(
     crate::metrics::metrics().observe_send(outcome, started.elapsed().as_secs_f64());
     match sent {
         Ok(reply) => {
-            record(store, &d, Sent, Some(&reply), None, None).await?;
+            record(sh, &d, Sent, Some(&reply), None, None).await?;
             info!(delivery = d.id, to_domain = domain, message_id = %d.message_id, "sent");
             Ok(Outcome::Sent)
         }
         Err(MailError::Permanent(e)) | Err(MailError::Build(e)) => {
-            record(store, &d, Failed, None, Some(&e), None).await?;
+            record(sh, &d, Failed, None, Some(&e), None).await?;
             warn!(delivery = d.id, to_domain = domain, error = %e, "refused permanently");
             Ok(Outcome::Recorded)
         }
         Err(MailError::Session(e)) => {
-            store.release(&d, Some(&e), None).await?;
+            release(sh, &d, Some(&e), None).await?;
             anyhow::bail!("the SMTP session cannot be used: {e}; the deliveries stay pending")
         }
         Err(MailError::Unavailable(e)) => {
             let delay = backoff(p, unreachable + 1);
             let retry_at = Utc::now() + chrono::Duration::from_std(delay)?;
-            store.release(&d, Some(&e), Some(retry_at)).await?;
+            release(sh, &d, Some(&e), Some(retry_at)).await?;
             warn!(delivery = d.id, error = %e, "the SMTP server is unreachable; backing off");
             Ok(Outcome::Unavailable(e))
         }
@@ -370,12 +621,12 @@ async fn process(
                     "gave up after {attempts} attempts over {}: {e}",
                     humantime::format_duration(Duration::from_secs(age.as_secs()))
                 );
-                record(store, &d, Failed, None, Some(&why), None).await?;
+                record(sh, &d, Failed, None, Some(&why), None).await?;
                 warn!(delivery = d.id, to_domain = domain, error = %why, "failed");
             } else {
                 let delay = backoff(p, attempts);
                 let retry_at = Utc::now() + chrono::Duration::from_std(delay)?;
-                record(store, &d, Pending, None, Some(&e), Some(retry_at)).await?;
+                record(sh, &d, Pending, None, Some(&e), Some(retry_at)).await?;
                 warn!(
                     delivery = d.id,
                     to_domain = domain,
