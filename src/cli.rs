@@ -388,7 +388,8 @@ async fn dispatch(
     cfg: Config,
     renderer: &Renderer,
 ) -> anyhow::Result<ExitCode> {
-    let cfg = &cfg;
+    // Shared, not copied: with a large subscriber list a copy is most of the memory.
+    let cfg = &std::sync::Arc::new(cfg);
     match cmd {
         Command::Run => {
             let daemon = Daemon::new(config_path, cfg.clone()).await?;
@@ -413,8 +414,7 @@ async fn dispatch(
             });
             let state = crate::http::HttpState {
                 store,
-                config: tokio::sync::watch::Sender::new(std::sync::Arc::new(cfg.clone()))
-                    .subscribe(),
+                config: tokio::sync::watch::Sender::new(cfg.clone()).subscribe(),
                 heartbeat,
                 heartbeat_max_age: 30,
             };
@@ -700,7 +700,7 @@ async fn dispatch(
             let n = store.requeue_failed(date).await?;
             println!("{date}: {n} failed deliveries requeued");
             let sent = deliver(
-                std::sync::Arc::new(cfg.clone()),
+                cfg.clone(),
                 store.clone(),
                 std::sync::Arc::new(Renderer::new(&cfg.digest, &cfg.topics)?),
                 cli_deliver_options(cfg),

@@ -489,51 +489,41 @@ impl Config {
     /// Loads `path` (or, without one, the system file, the local example, or the embedded
     /// example, the first that exists), then applies `PAPERBOY__…` environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let (origin, source): (String, config::File<_, _>) = match path {
-            Some(p) => (
-                p.display().to_string(),
-                config::File::from(p.to_path_buf()).format(config::FileFormat::Toml),
-            ),
+        let path = match path {
+            Some(p) => p.to_path_buf(),
             None => {
                 let found = [SYSTEM_PATH, LOCAL_PATH]
                     .into_iter()
                     .map(PathBuf::from)
                     .find(|p| p.is_file());
                 match found {
-                    Some(p) => (
-                        p.display().to_string(),
-                        config::File::from(p).format(config::FileFormat::Toml),
-                    ),
-                    None => {
-                        return Self::load_str(EMBEDDED_DEFAULT, "embedded defaults");
-                    }
+                    Some(p) => p,
+                    None => return Self::load_str(EMBEDDED_DEFAULT, "embedded defaults"),
                 }
             }
         };
-        Self::build(
-            config::Config::builder().add_source(source.required(true)),
-            origin,
-        )
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            origin: origin.clone(),
+            problems: vec![format!("cannot read the configuration file: {e}")],
+        })?;
+        Self::load_str(&text, &origin)
     }
 
     /// Loads settings from TOML text (plus env overrides); `origin` names it in errors.
+    ///
+    /// The `[[subscribers]]` tables (there may be 100,000 of them) are read one at a time,
+    /// straight into their settings: a TOML parser holds a whole document as a tree of about
+    /// 3 KB per subscriber, which at that size would be most of the process's memory. The
+    /// rest of the file goes through `config`, with the environment overrides.
     pub fn load_str(toml: &str, origin: &str) -> Result<Self, ConfigError> {
-        Self::build(
-            config::Config::builder()
-                .add_source(config::File::from_str(toml, config::FileFormat::Toml)),
-            origin.to_string(),
-        )
-    }
-
-    fn build(
-        builder: config::ConfigBuilder<config::builder::DefaultState>,
-        origin: String,
-    ) -> Result<Self, ConfigError> {
         let fail = |msg: String| ConfigError {
-            origin: origin.clone(),
+            origin: origin.to_string(),
             problems: vec![msg],
         };
-        let raw: RawSettings = builder
+        let (rest, tables) = split_subscriber_tables(toml);
+        let mut raw: RawSettings = config::Config::builder()
+            .add_source(config::File::from_str(&rest, config::FileFormat::Toml))
             .add_source(
                 config::Environment::with_prefix("PAPERBOY")
                     .prefix_separator("__")
@@ -543,8 +533,94 @@ impl Config {
             .map_err(|e| fail(e.to_string()))?
             .try_deserialize()
             .map_err(|e| fail(e.to_string()))?;
-        validate(raw, origin)
+        drop(rest);
+        let mut problems = Vec::new();
+        let first = raw.subscribers.len();
+        raw.subscribers.reserve(tables.len());
+        for (n, (line, body)) in tables.into_iter().enumerate() {
+            match toml::from_str::<RawSubscriber>(&toml[body]) {
+                Ok(s) => raw.subscribers.push(s),
+                Err(e) => problems.push(format!(
+                    "subscribers[{}] (the [[subscribers]] table at line {line}): {}",
+                    first + n,
+                    e.message()
+                )),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError {
+                origin: origin.to_string(),
+                problems,
+            });
+        }
+        validate(raw, origin.to_string())
     }
+}
+
+/// Splits a TOML document into the text of its `[[subscribers]]` tables (each with the line
+/// of its header, and the byte range of its body) and the rest of the document. A header is a
+/// `[` that opens a line outside any value; TOML's own lexer tells strings, comments and
+/// brackets apart, so a `[` inside a string or a multi-line array is not mistaken for one.
+fn split_subscriber_tables(text: &str) -> (String, Vec<(usize, std::ops::Range<usize>)>) {
+    use toml_parser::lexer::TokenKind;
+    // (start of the header line, the header's line number, a [[subscribers]] table?)
+    let mut headers: Vec<(usize, usize, bool)> = Vec::new();
+    let mut line = 1;
+    let mut line_start = true;
+    let mut in_header = false;
+    let mut depth = 0usize;
+    for token in toml_parser::Source::new(text).lex() {
+        let span = token.span();
+        match token.kind() {
+            TokenKind::Newline => {
+                line += 1;
+                line_start = true;
+                in_header = false;
+            }
+            TokenKind::Whitespace | TokenKind::Comment => {}
+            TokenKind::MlBasicString | TokenKind::MlLiteralString => {
+                line += text[span.start()..span.end()].matches('\n').count();
+                line_start = false;
+            }
+            _ if in_header => {}
+            TokenKind::LeftSquareBracket if line_start && depth == 0 => {
+                in_header = true;
+                let head = &text[span.start()..];
+                let head = &head[..head.find('\n').unwrap_or(head.len())];
+                let subscribers = head
+                    .strip_prefix("[[")
+                    .and_then(|h| h.split_once("]]"))
+                    .is_some_and(|(name, _)| {
+                        name.trim().trim_matches(['"', '\'']) == "subscribers"
+                    });
+                headers.push((span.start(), line, subscribers));
+                line_start = false;
+            }
+            TokenKind::LeftSquareBracket | TokenKind::LeftCurlyBracket => {
+                depth += 1;
+                line_start = false;
+            }
+            TokenKind::RightSquareBracket | TokenKind::RightCurlyBracket => {
+                depth = depth.saturating_sub(1);
+                line_start = false;
+            }
+            _ => line_start = false,
+        }
+    }
+    let mut rest = String::with_capacity(text.len().min(1 << 16));
+    let mut tables = Vec::new();
+    let mut from = 0;
+    for (i, &(start, line, subscribers)) in headers.iter().enumerate() {
+        let end = headers.get(i + 1).map_or(text.len(), |h| h.0);
+        if subscribers {
+            rest.push_str(&text[from..start]);
+            let body = text[start..end].find('\n').map_or(end, |n| start + n + 1);
+            tables.push((line, body..end));
+            from = end;
+        }
+    }
+    rest.push_str(&text[from..]);
+    (rest, tables)
 }
 
 fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
@@ -1150,6 +1226,62 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subscriber_tables_are_split_off_by_the_toml_lexer_not_by_lines() {
+        let text = "[smtp]\nfrom = \"a@example.org\"\n\
+             note = \"\"\"\n[[subscribers]]\nemail = \"fake@example.org\"\n\"\"\"\n\
+             [topics.ml]\nkeywords = [\n[\"x\"] ,\n]\n\
+             [[subscribers]] # the first\nemail = \"one@example.org\"\ntopics = [\n  \"ml\",\n]\n\
+             [[ \"subscribers\" ]]\nemail = \"two@example.org\"\n\
+             [database]\nurl = \"sqlite://x.db\"\n";
+        let (rest, tables) = split_subscriber_tables(text);
+        let bodies: Vec<(usize, &str)> =
+            tables.iter().map(|(l, r)| (*l, &text[r.clone()])).collect();
+        assert_eq!(
+            bodies,
+            [
+                (
+                    11,
+                    "email = \"one@example.org\"\ntopics = [\n  \"ml\",\n]\n"
+                ),
+                (16, "email = \"two@example.org\"\n"),
+            ]
+        );
+        // The string that looks like a table, the nested array and the other tables stay.
+        assert!(
+            rest.contains("[[subscribers]]\nemail = \"fake@example.org\""),
+            "{rest}"
+        );
+        assert!(
+            rest.contains("[\"x\"] ,") && rest.contains("[database]"),
+            "{rest}"
+        );
+        assert!(!rest.contains("one@") && !rest.contains("two@"), "{rest}");
+    }
+
+    #[test]
+    fn a_bad_subscriber_table_is_named_with_its_line_and_inline_ones_still_count() {
+        let base = "[smtp]\nfrom = \"a@example.org\"\n[topics.ml]\nkeywords = [\"ml\"]\n";
+        let e = Config::load_str(
+            &format!("{base}[[subscribers]]\nemail = \"a@example.org\"\ntopcs = [\"ml\"]\n"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("subscribers[0] (the [[subscribers]] table at line 5)")
+                && e.contains("unknown field `topcs`"),
+            "{e}"
+        );
+        // The inline form of the list goes through the config crate as before.
+        let c = Config::load_str(
+            &format!("subscribers = [{{ email = \"x@example.org\", topics = [\"ml\"] }}]\n{base}"),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.subscribers[0].email.key(), "x@example.org");
+    }
 
     #[test]
     fn the_embedded_example_is_valid() {

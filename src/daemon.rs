@@ -52,9 +52,8 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub async fn new(config_path: Option<PathBuf>, cfg: Config) -> anyhow::Result<Self> {
+    pub async fn new(config_path: Option<PathBuf>, cfg: Arc<Config>) -> anyhow::Result<Self> {
         let store = Store::connect(&cfg.database_url).await?;
-        let cfg = Arc::new(cfg);
         Ok(Self {
             config_path,
             published: watch::Sender::new(cfg.clone()),

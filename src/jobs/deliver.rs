@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{Config, DeliveryPolicy};
-use crate::domain::{ArxivId, Paper, Subscriber};
+use crate::domain::{ArxivId, Paper};
 use crate::mail::{MailError, Mailer, UnsubscribeLinks, build_message};
 use crate::render::Renderer;
 use crate::store::{Delivery, DeliveryStatus, Finish, Store};
@@ -100,7 +100,8 @@ struct Shared {
     cfg: Arc<Config>,
     store: Store,
     renderer: Arc<Renderer>,
-    subscribers: HashMap<String, Subscriber>,
+    /// Subscriber key -> index in the config's list.
+    subscribers: HashMap<String, usize>,
     limits: Arc<Limits>,
     progress: Arc<Progress>,
     first_err: std::sync::Mutex<Option<anyhow::Error>>,
@@ -181,7 +182,8 @@ pub async fn deliver(
         subscribers: cfg
             .subscribers
             .iter()
-            .map(|s| (s.email.key(), s.clone()))
+            .enumerate()
+            .map(|(i, s)| (s.email.key(), i))
             .collect(),
         limits: Limits::shared(&cfg.delivery),
         cfg,
@@ -492,7 +494,11 @@ async fn process(
     let store = &sh.store;
     let p = &sh.cfg.delivery;
     let d = job.d;
-    let Some(sub) = sh.subscribers.get(&d.subscriber) else {
+    let Some(sub) = sh
+        .subscribers
+        .get(&d.subscriber)
+        .map(|&i| &sh.cfg.subscribers[i])
+    else {
         let why = "no longer a subscriber in the config";
         record(sh, &d, Skipped, None, Some(why), None).await?;
         return Ok(Outcome::Recorded);

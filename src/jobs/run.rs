@@ -39,7 +39,7 @@ pub enum RunOutcome {
 /// Runs `date`: records it, and tells the operator when it failed or too many of its
 /// deliveries did.
 pub async fn run_date(
-    cfg: &Config,
+    cfg: &Arc<Config>,
     store: &Store,
     source: &HfSource,
     date: NaiveDate,
@@ -166,7 +166,7 @@ fn is_transient(e: &anyhow::Error) -> bool {
 }
 
 async fn run_inner(
-    cfg: &Config,
+    cfg: &Arc<Config>,
     store: &Store,
     source: &HfSource,
     date: NaiveDate,
@@ -230,7 +230,7 @@ async fn run_inner(
         return Ok(RunOutcome::Done(report));
     }
     report.sent_now = deliver(
-        Arc::new(cfg.clone()),
+        cfg.clone(),
         store.clone(),
         Arc::new(renderer),
         opts.deliver.clone(),
