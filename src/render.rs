@@ -1,12 +1,19 @@
 //! Rendering a Digest into subject, HTML and plain text with handlebars: built-in templates,
 //! overridable from a directory; strict mode; everything from the feed escaped in HTML.
+//! Each paper's card is rendered once per Renderer and topic, and reused (see [`cards`]).
+
+mod cards;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
+use handlebars::template::Template;
 use handlebars::{Handlebars, handlebars_helper};
 use serde::Serialize;
+
+use cards::{Card, CardCache};
 
 use crate::config::{DigestConfig, TextChoice};
 use crate::digest::Digest;
@@ -16,6 +23,9 @@ use crate::topics::{Field, Scorer, ScoringTerm, Topic};
 pub const HTML_TEMPLATE: &str = "digest.html.hbs";
 pub const TEXT_TEMPLATE: &str = "digest.txt.hbs";
 pub const SUBJECT_TEMPLATE: &str = "subject.hbs";
+/// The names under which the card blocks of the HTML and text templates are registered.
+const HTML_CARD: &str = "digest.html.hbs, card";
+const TEXT_CARD: &str = "digest.txt.hbs, card";
 
 const BUILTIN: [(&str, &str); 3] = [
     (HTML_TEMPLATE, include_str!("../templates/digest.html.hbs")),
@@ -48,12 +58,33 @@ pub struct Rendered {
 }
 
 /// The templates, compiled once; HTML escapes, text and subject do not.
+///
+/// A paper's card (`{{#> card}}…{{/card}}` in the HTML and text templates) is the same in
+/// every email that shows the paper under the same topic: the Renderer renders it once and
+/// keeps it, and each email is its frame (greeting, headings, footer) rendered around the
+/// cards. One Renderer serves one run or delivery pass, shared by its delivery tasks; the
+/// cards it keeps are bounded. The `cards` module tells what a card may depend on and how
+/// templates without a card block (an operator's own) still render whole.
 pub struct Renderer {
     html: Handlebars<'static>,
     text: Handlebars<'static>,
+    html_frame: Frame,
+    text_frame: Frame,
+    /// Whether the subject template may read papers' fields.
+    subject_reads_papers: bool,
     opts: DigestConfig,
     /// Each topic's words, to highlight in the papers it chose.
     terms: HashMap<String, Vec<ScoringTerm>>,
+    cards: Mutex<CardCache>,
+}
+
+/// How the HTML or text template shows papers.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    /// It has a card block.
+    cards: bool,
+    /// It may read papers' fields outside the card block: they are given to it.
+    reads_papers: bool,
 }
 
 handlebars_helper!(wrap: |s: str, {indent: str = "", width: u64 = 72}| {
@@ -80,6 +111,12 @@ impl Renderer {
             h.register_helper("plural", Box::new(plural));
         }
         text.register_escape_fn(handlebars::no_escape);
+        let mut html_frame = Frame {
+            cards: false,
+            reads_papers: true,
+        };
+        let mut text_frame = html_frame;
+        let mut subject_reads_papers = true;
         for (name, builtin) in BUILTIN {
             let (source, origin) = match &opts.templates_dir {
                 Some(dir) => load_override(dir, name)?
@@ -100,22 +137,42 @@ impl Renderer {
             } else {
                 &mut text
             };
-            registry
-                .register_template_string(name, source)
-                .map_err(|e| RenderError::Template {
-                    name,
-                    origin,
-                    message: e.to_string(),
-                })?;
+            let fail = |message: String| RenderError::Template {
+                name,
+                origin: origin.clone(),
+                message,
+            };
+            let mut template = Template::compile_with_name(&source, name.to_string())
+                .map_err(|e| fail(e.to_string()))?;
+            let (frame, card_name) = match name {
+                HTML_TEMPLATE => (&mut html_frame, HTML_CARD),
+                TEXT_TEMPLATE => (&mut text_frame, TEXT_CARD),
+                _ => {
+                    subject_reads_papers = cards::reads_papers(&template);
+                    registry.register_template(name, template);
+                    continue;
+                }
+            };
+            let split = cards::split(&mut template, card_name).map_err(fail)?;
+            frame.reads_papers = split.reads_papers;
+            if let Some(card) = split.card {
+                frame.cards = true;
+                registry.register_template(card_name, card);
+            }
+            registry.register_template(name, template);
         }
         Ok(Self {
             html,
             text,
+            html_frame,
+            text_frame,
+            subject_reads_papers,
             opts: opts.clone(),
             terms: topics
                 .iter()
                 .map(|(name, t)| (name.clone(), Scorer::terms_of(t)))
                 .collect(),
+            cards: Mutex::new(CardCache::default()),
         })
     }
 
@@ -129,67 +186,85 @@ impl Renderer {
         papers: &HashMap<ArxivId, Paper>,
         unsubscribe_url: &str,
     ) -> Result<Rendered, RenderError> {
-        let mut view = self.view(subscriber, date, digest, papers);
-        view.unsubscribe_url = unsubscribe_url.to_string();
-        let mut rendered = self.render_view(subscriber, &view)?;
+        let mut email = Email::new(subscriber, date, digest, papers, unsubscribe_url);
+        let mut chars = self.opts.text_max_chars;
+        let mut rendered = self.render_email(subscriber, &email, chars)?;
         if rendered.html.len() <= MAX_HTML_BYTES {
             return Ok(rendered);
         }
         // Too big for Gmail (it clips at 102 KB): shorter texts first, then fewer papers.
         for limit in [300, 150] {
-            for g in &mut view.groups {
-                let none = Vec::new();
-                let terms = self.terms.get(&g.topic).unwrap_or(&none);
-                for p in &mut g.papers {
-                    let max = self.opts.text_max_chars;
-                    p.text =
-                        trim_words(&p.full_text, if max == 0 { limit } else { limit.min(max) });
-                    p.text_parts = highlight(&p.text, terms, Field::Abstract);
-                }
-            }
-            rendered = self.render_view(subscriber, &view)?;
+            let max = self.opts.text_max_chars;
+            chars = if max == 0 { limit } else { limit.min(max) };
+            rendered = self.render_email(subscriber, &email, chars)?;
             if rendered.html.len() <= MAX_HTML_BYTES {
                 return Ok(rendered);
             }
         }
-        while rendered.html.len() > MAX_HTML_BYTES && view.paper_count > 1 {
+        while rendered.html.len() > MAX_HTML_BYTES && email.paper_count > 1 {
             // Drop a share of the lowest-ranked papers proportional to the excess.
             let excess = rendered.html.len() - MAX_HTML_BYTES;
-            let per_paper = rendered.html.len() / view.paper_count.max(1);
-            let drop = (excess / per_paper.max(1) + 1).min(view.paper_count - 1);
+            let per_paper = rendered.html.len() / email.paper_count.max(1);
+            let drop = (excess / per_paper.max(1) + 1).min(email.paper_count - 1);
             for _ in 0..drop {
-                view.drop_lowest();
+                email.drop_lowest();
             }
-            rendered = self.render_view(subscriber, &view)?;
+            rendered = self.render_email(subscriber, &email, chars)?;
         }
         Ok(rendered)
     }
 
-    fn render_view(
+    /// Renders `email` with its papers' texts cut to `chars` (0: whole).
+    fn render_email(
         &self,
         subscriber: &Subscriber,
-        view: &DigestView<'_>,
+        email: &Email<'_>,
+        chars: usize,
     ) -> Result<Rendered, RenderError> {
-        let fail = |name: &'static str| {
-            let who = subscriber.email.to_string();
-            move |e: handlebars::RenderError| RenderError::Render {
-                name,
-                subscriber: who,
-                message: e.to_string(),
-            }
+        let cards = if self.html_frame.cards || self.text_frame.cards {
+            self.cards(subscriber, email, chars)?
+        } else {
+            Vec::new()
         };
+        let fields: Vec<Vec<PaperView>> = if self.html_frame.reads_papers
+            || self.text_frame.reads_papers
+            || self.subject_reads_papers
+        {
+            email
+                .groups
+                .iter()
+                .map(|g| {
+                    g.papers
+                        .iter()
+                        .map(|p| self.paper_view(p, g.topic, chars))
+                        .collect()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let html_view = email.view(
+            self.html_frame.reads_papers.then_some(&fields[..]),
+            |gi, pi| cards.get(gi)?.get(pi)?.html.as_deref(),
+        );
         let html = self
             .html
-            .render(HTML_TEMPLATE, view)
-            .map_err(fail(HTML_TEMPLATE))?;
+            .render(HTML_TEMPLATE, &html_view)
+            .map_err(fail(subscriber, HTML_TEMPLATE))?;
+        let text_view = email.view(
+            self.text_frame.reads_papers.then_some(&fields[..]),
+            |gi, pi| cards.get(gi)?.get(pi)?.text.as_deref(),
+        );
         let text = self
             .text
-            .render(TEXT_TEMPLATE, view)
-            .map_err(fail(TEXT_TEMPLATE))?;
+            .render(TEXT_TEMPLATE, &text_view)
+            .map_err(fail(subscriber, TEXT_TEMPLATE))?;
+        let subject_fields = self.subject_reads_papers.then_some(&fields[..]);
+        let subject_view = email.view(subject_fields, |_, _| None);
         let subject = self
             .text
-            .render(SUBJECT_TEMPLATE, view)
-            .map_err(fail(SUBJECT_TEMPLATE))?;
+            .render(SUBJECT_TEMPLATE, &subject_view)
+            .map_err(fail(subscriber, SUBJECT_TEMPLATE))?;
         Ok(Rendered {
             subject: one_line(&subject, 200),
             html,
@@ -197,55 +272,91 @@ impl Renderer {
         })
     }
 
-    fn view<'a>(
+    /// The cards of `email`'s papers, by group and paper: those rendered before for the same
+    /// topic, paper and length, and the others rendered now and kept.
+    fn cards(
         &self,
-        subscriber: &'a Subscriber,
-        date: NaiveDate,
-        digest: &Digest,
-        papers: &HashMap<ArxivId, Paper>,
-    ) -> DigestView<'a> {
-        let groups: Vec<GroupView> = digest
-            .groups
-            .iter()
-            .map(|g| GroupView {
-                topic: g.topic.clone(),
-                papers: g
-                    .papers
-                    .iter()
-                    .filter_map(|id| papers.get(id))
-                    .map(|p| self.paper_view(p, self.terms.get(&g.topic)))
-                    .collect(),
-            })
-            .filter(|g| !g.papers.is_empty())
-            .collect();
-        let paper_count = groups.iter().map(|g| g.papers.len()).sum();
-        let preheader = preheader_of(&groups);
-        DigestView {
-            preheader,
-            more_count: 0,
-            subscriber_name: subscriber.name.as_deref(),
-            date: date.to_string(),
-            date_long: date.format("%A, %-d %B %Y").to_string(),
-            date_short: date.format("%b %-d").to_string(),
-            day_url: format!("https://huggingface.co/papers/date/{date}"),
-            paper_count,
-            topic_names: groups
+        subscriber: &Subscriber,
+        email: &Email<'_>,
+        chars: usize,
+    ) -> Result<Vec<Vec<Arc<Card>>>, RenderError> {
+        let kept: Vec<Vec<Option<Arc<Card>>>> = {
+            let cache = self.cards.lock().unwrap_or_else(|e| e.into_inner());
+            email
+                .groups
                 .iter()
-                .map(|g| g.topic.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            groups,
-            unsubscribe_url: String::new(),
+                .map(|g| {
+                    g.papers
+                        .iter()
+                        .map(|p| cache.get(g.topic, p, chars))
+                        .collect()
+                })
+                .collect()
+        };
+        let mut fresh = Vec::new();
+        let mut out = Vec::with_capacity(kept.len());
+        for (g, kept) in email.groups.iter().zip(kept) {
+            let mut cards = Vec::with_capacity(kept.len());
+            for (p, card) in g.papers.iter().zip(kept) {
+                let card = match card {
+                    Some(card) => card,
+                    None => {
+                        let card = Arc::new(self.render_card(subscriber, p, g.topic, chars)?);
+                        fresh.push((g.topic, card.clone()));
+                        card
+                    }
+                };
+                cards.push(card);
+            }
+            out.push(cards);
         }
+        if !fresh.is_empty() {
+            let mut cache = self.cards.lock().unwrap_or_else(|e| e.into_inner());
+            for (topic, card) in fresh {
+                cache.insert(topic, card);
+            }
+        }
+        Ok(out)
     }
 
-    fn paper_view(&self, p: &Paper, terms: Option<&Vec<ScoringTerm>>) -> PaperView {
+    fn render_card(
+        &self,
+        subscriber: &Subscriber,
+        paper: &Paper,
+        topic: &str,
+        chars: usize,
+    ) -> Result<Card, RenderError> {
+        let view = self.paper_view(paper, topic, chars);
+        let html = if self.html_frame.cards {
+            let html = self.html.render(HTML_CARD, &view);
+            Some(html.map_err(fail(subscriber, HTML_TEMPLATE))?)
+        } else {
+            None
+        };
+        let text = if self.text_frame.cards {
+            let text = self.text.render(TEXT_CARD, &view);
+            Some(text.map_err(fail(subscriber, TEXT_TEMPLATE))?)
+        } else {
+            None
+        };
+        Ok(Card::new(paper, chars, html, text))
+    }
+
+    /// How many cards this Renderer keeps.
+    #[cfg(test)]
+    fn cards_kept(&self) -> usize {
+        self.cards.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// `p` as templates see it under `topic`, its text cut to `chars` (0: whole).
+    fn paper_view(&self, p: &Paper, topic: &str, chars: usize) -> PaperView {
         let none = Vec::new();
-        let terms = terms.unwrap_or(&none);
+        let terms = self.terms.get(topic).unwrap_or(&none);
         let text = match self.opts.text {
             TextChoice::AiSummary => p.ai_summary.as_deref().unwrap_or(&p.abstract_text),
             TextChoice::Abstract => &p.abstract_text,
         };
+        let text = trim_words(text, chars);
         PaperView {
             id: p.id.to_string(),
             title: p.title.clone(),
@@ -255,13 +366,8 @@ impl Renderer {
             upvotes: p.upvotes,
             comments: p.num_comments,
             title_parts: highlight(&p.title, terms, Field::Title),
-            text_parts: highlight(
-                &trim_words(text, self.opts.text_max_chars),
-                terms,
-                Field::Abstract,
-            ),
-            text: trim_words(text, self.opts.text_max_chars),
-            full_text: text.to_string(),
+            text_parts: highlight(&text, terms, Field::Abstract),
+            text,
             thumbnail: p.thumbnail.clone().filter(|_| self.opts.thumbnails),
             arxiv_abs: p.arxiv_abs_url(),
             arxiv_pdf: p.arxiv_pdf_url(),
@@ -270,6 +376,19 @@ impl Renderer {
             github_stars: p.github_stars,
             project_page: p.project_page.clone(),
         }
+    }
+}
+
+/// An error rendering template `name` for `subscriber`.
+fn fail(
+    subscriber: &Subscriber,
+    name: &'static str,
+) -> impl FnOnce(handlebars::RenderError) -> RenderError {
+    let who = subscriber.email.to_string();
+    move |e| RenderError::Render {
+        name,
+        subscriber: who,
+        message: e.to_string(),
     }
 }
 
@@ -330,7 +449,7 @@ fn load_override(dir: &Path, name: &'static str) -> Result<Option<(String, Strin
 }
 
 /// The inbox preview: the top three titles, or a line saying there is nothing new.
-fn preheader_of(groups: &[GroupView]) -> String {
+fn preheader_of(groups: &[Group<'_>]) -> String {
     let titles: Vec<&str> = groups
         .iter()
         .flat_map(|g| &g.papers)
@@ -348,8 +467,8 @@ fn preheader_of(groups: &[GroupView]) -> String {
 /// little in quoted-printable on the wire, so the budget keeps a margin.
 pub const MAX_HTML_BYTES: usize = 90 * 1024;
 
-#[derive(Serialize)]
-struct DigestView<'a> {
+/// One email's content, before it is shown to the templates.
+struct Email<'a> {
     /// The hidden first line that inboxes show beside the subject.
     preheader: String,
     /// Papers left out by the size guard.
@@ -361,11 +480,47 @@ struct DigestView<'a> {
     day_url: String,
     paper_count: usize,
     topic_names: String,
-    groups: Vec<GroupView>,
-    unsubscribe_url: String,
+    groups: Vec<Group<'a>>,
+    unsubscribe_url: &'a str,
 }
 
-impl DigestView<'_> {
+struct Group<'a> {
+    topic: &'a str,
+    papers: Vec<&'a Paper>,
+}
+
+impl<'a> Email<'a> {
+    fn new(
+        subscriber: &'a Subscriber,
+        date: NaiveDate,
+        digest: &'a Digest,
+        papers: &'a HashMap<ArxivId, Paper>,
+        unsubscribe_url: &'a str,
+    ) -> Self {
+        let groups: Vec<Group> = digest
+            .groups
+            .iter()
+            .map(|g| Group {
+                topic: g.topic.as_str(),
+                papers: g.papers.iter().filter_map(|id| papers.get(id)).collect(),
+            })
+            .filter(|g| !g.papers.is_empty())
+            .collect();
+        Email {
+            preheader: preheader_of(&groups),
+            more_count: 0,
+            subscriber_name: subscriber.name.as_deref(),
+            date: date.to_string(),
+            date_long: date.format("%A, %-d %B %Y").to_string(),
+            date_short: date.format("%b %-d").to_string(),
+            day_url: format!("https://huggingface.co/papers/date/{date}"),
+            paper_count: groups.iter().map(|g| g.papers.len()).sum(),
+            topic_names: topic_names(&groups),
+            groups,
+            unsubscribe_url,
+        }
+    }
+
     /// Leaves out the lowest-ranked paper (fewest upvotes; the last such one shown).
     fn drop_lowest(&mut self) {
         let mut lowest: Option<(usize, usize, i64)> = None;
@@ -381,27 +536,88 @@ impl DigestView<'_> {
             self.groups.retain(|g| !g.papers.is_empty());
             self.paper_count -= 1;
             self.more_count += 1;
-            self.topic_names = self
+            self.topic_names = topic_names(&self.groups);
+            self.preheader = preheader_of(&self.groups);
+        }
+    }
+
+    /// What a template sees: each paper as its fields (`fields`, by group and paper), its
+    /// card (`card` of group and paper), or both.
+    fn view<'v>(
+        &'v self,
+        fields: Option<&'v [Vec<PaperView>]>,
+        card: impl Fn(usize, usize) -> Option<&'v str>,
+    ) -> DigestView<'v> {
+        DigestView {
+            preheader: &self.preheader,
+            more_count: self.more_count,
+            subscriber_name: self.subscriber_name,
+            date: &self.date,
+            date_long: &self.date_long,
+            date_short: &self.date_short,
+            day_url: &self.day_url,
+            paper_count: self.paper_count,
+            topic_names: &self.topic_names,
+            groups: self
                 .groups
                 .iter()
-                .map(|g| g.topic.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            self.preheader = preheader_of(&self.groups);
+                .enumerate()
+                .map(|(gi, g)| GroupView {
+                    topic: g.topic,
+                    papers: (0..g.papers.len())
+                        .map(|pi| PaperEntry {
+                            fields: fields.map(|f| &f[gi][pi]),
+                            card: card(gi, pi),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            unsubscribe_url: self.unsubscribe_url,
         }
     }
 }
 
+fn topic_names(groups: &[Group<'_>]) -> String {
+    groups
+        .iter()
+        .map(|g| g.topic)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Serialize)]
-struct GroupView {
-    topic: String,
-    papers: Vec<PaperView>,
+struct DigestView<'a> {
+    preheader: &'a str,
+    more_count: usize,
+    subscriber_name: Option<&'a str>,
+    date: &'a str,
+    date_long: &'a str,
+    date_short: &'a str,
+    day_url: &'a str,
+    paper_count: usize,
+    topic_names: &'a str,
+    groups: Vec<GroupView<'a>>,
+    unsubscribe_url: &'a str,
+}
+
+#[derive(Serialize)]
+struct GroupView<'a> {
+    topic: &'a str,
+    papers: Vec<PaperEntry<'a>>,
+}
+
+/// A paper in a template's view: its fields for a template that reads them, its card
+/// (rendered beforehand) for a template with a card block.
+#[derive(Serialize)]
+struct PaperEntry<'a> {
+    #[serde(flatten)]
+    fields: Option<&'a PaperView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    card: Option<&'a str>,
 }
 
 #[derive(Serialize)]
 struct PaperView {
-    #[serde(skip)]
-    full_text: String,
     /// The title in pieces, the topic's words marked ("why this paper").
     title_parts: Vec<Part>,
     /// The same for the text shown.
@@ -542,7 +758,12 @@ fn one_line(s: &str, max: usize) -> String {
 }
 
 fn normalize_newlines(s: &str) -> String {
-    let s = s.replace("\r\n", "\n");
+    // A CR is rare: looking for one byte first is much cheaper than searching for two.
+    let s = if s.contains('\r') {
+        std::borrow::Cow::Owned(s.replace("\r\n", "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    };
     let mut out = String::with_capacity(s.len());
     let mut blank = 0;
     for line in s.lines() {
@@ -637,6 +858,55 @@ mod tests {
             .map(|p| p.text.as_str())
             .collect();
         assert_eq!(hits, ["model"]);
+    }
+
+    #[test]
+    fn the_built_in_templates_are_put_together_from_cards() {
+        let cfg = crate::config::Config::load_str(
+            "[smtp]\nfrom = \"P <p@paperboy.test>\"\n\
+             [topics.agents]\nkeywords = [\"agent\"]\n\
+             [topics.video]\nkeywords = [\"video\"]\n\
+             [[subscribers]]\nemail = \"a@example.org\"\ntopics = [\"agents\"]\n\
+             [[subscribers]]\nemail = \"b@example.org\"\ntopics = [\"agents\", \"video\"]\n",
+            "test",
+        )
+        .unwrap();
+        let r = Renderer::new(&cfg.digest, &cfg.topics).unwrap();
+        for frame in [r.html_frame, r.text_frame] {
+            assert!(frame.cards && !frame.reads_papers, "{frame:?}");
+        }
+        assert!(!r.subject_reads_papers);
+        let body = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/2026-04-10.json"),
+        )
+        .unwrap();
+        let papers = crate::source::parse_daily_papers(&body).unwrap();
+        let map: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
+        let group = |topic: &str, from: usize| crate::digest::DigestGroup {
+            topic: topic.to_string(),
+            papers: papers[from..from + 3]
+                .iter()
+                .map(|p| p.id.clone())
+                .collect(),
+        };
+        let date = NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
+        let (a, b) = (&cfg.subscribers[0], &cfg.subscribers[1]);
+        let for_a = Digest {
+            groups: vec![group("agents", 0)],
+        };
+        r.render(a, date, &for_a, &map, "u").unwrap();
+        assert_eq!(r.cards_kept(), 3);
+        r.render(b, date, &for_a, &map, "u").unwrap();
+        assert_eq!(r.cards_kept(), 3, "the same cards");
+        let for_b = Digest {
+            groups: vec![group("agents", 1), group("video", 0)],
+        };
+        r.render(b, date, &for_b, &map, "u").unwrap();
+        assert_eq!(
+            r.cards_kept(),
+            3 + 1 + 3,
+            "one more under agents, three under video"
+        );
     }
 
     #[test]
