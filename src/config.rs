@@ -534,26 +534,23 @@ impl Config {
             .try_deserialize()
             .map_err(|e| fail(e.to_string()))?;
         drop(rest);
-        let mut problems = Vec::new();
-        let first = raw.subscribers.len();
-        raw.subscribers.reserve(tables.len());
-        for (n, (line, body)) in tables.into_iter().enumerate() {
-            match toml::from_str::<RawSubscriber>(&toml[body]) {
-                Ok(s) => raw.subscribers.push(s),
-                Err(e) => problems.push(format!(
-                    "subscribers[{}] (the [[subscribers]] table at line {line}): {}",
-                    first + n,
+        // Each table is parsed and validated in turn: no list of raw tables is built.
+        let inline = std::mem::take(&mut raw.subscribers);
+        let count = inline.len() + tables.len();
+        let from_tables = tables.into_iter().map(|(line, body)| {
+            toml::from_str::<RawSubscriber>(&toml[body]).map_err(|e| {
+                format!(
+                    "(the [[subscribers]] table at line {line}): {}",
                     e.message()
-                )),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(ConfigError {
-                origin: origin.to_string(),
-                problems,
-            });
-        }
-        validate(raw, origin.to_string())
+                )
+            })
+        });
+        validate(
+            raw,
+            origin.to_string(),
+            count,
+            inline.into_iter().map(Ok).chain(from_tables),
+        )
     }
 }
 
@@ -623,7 +620,14 @@ fn split_subscriber_tables(text: &str) -> (String, Vec<(usize, std::ops::Range<u
     (rest, tables)
 }
 
-fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
+/// Validates the settings; the subscribers (`count` of them) come separately, each parsed or
+/// with the reason it could not be.
+fn validate(
+    raw: RawSettings,
+    origin: String,
+    count: usize,
+    raw_subscribers: impl Iterator<Item = Result<RawSubscriber, String>>,
+) -> Result<Config, ConfigError> {
     let mut problems = Vec::new();
 
     let digest_day = match raw.source.digest_day.as_str() {
@@ -841,11 +845,18 @@ fn validate(raw: RawSettings, origin: String) -> Result<Config, ConfigError> {
         );
     }
 
-    let mut subscribers = Vec::new();
+    let mut subscribers = Vec::with_capacity(count);
     let mut filters = HashMap::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (i, s) in raw.subscribers.into_iter().enumerate() {
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(count);
+    for (i, s) in raw_subscribers.enumerate() {
         let key = format!("subscribers[{i}]");
+        let s = match s {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(format!("{key} {e}"));
+                continue;
+            }
+        };
         let email = match EmailAddress::parse(&s.email) {
             Ok(e) => e,
             Err(e) => {

@@ -15,12 +15,15 @@ use crate::mail::message_id;
 use crate::source::HfSource;
 use crate::store::{DeliveryStatus, NewDelivery, Store};
 
+/// Subscribers planned per insert (and held in memory at once).
+const PLAN_CHUNK: usize = 1000;
+
 pub struct PlanOutcome {
     /// The date's own list.
     pub papers: Vec<Paper>,
     /// Papers of earlier lists that were not there when we last read them.
     pub late: Vec<Paper>,
-    /// Deliveries chosen this time (not yet in the store when planning a dry run).
+    /// Deliveries chosen by a dry run (a recorded plan writes them as it goes and keeps none).
     pub new: Vec<NewDelivery>,
     /// Rows actually inserted (0 for a dry run).
     pub inserted: u64,
@@ -117,7 +120,9 @@ async fn plan_locked(
         });
     }
     let planned = store.planned_subscribers(date).await?;
-    let first_plan = planned.is_empty();
+    // The first plan of the date, or one that did not get to its end (planning is written a
+    // chunk at a time): the date's list is stored when a plan has finished.
+    let first_plan = planned.is_empty() || store.list_ids(date).await?.is_empty();
     store
         .upsert_papers(&papers)
         .await
@@ -144,44 +149,58 @@ async fn plan_locked(
     let none = HashSet::new();
     let from_domain = cfg.smtp.from.email.domain().to_string();
     let now = Utc::now();
-    let new: Vec<NewDelivery> = cfg
+    let choose = |s: &crate::domain::Subscriber| {
+        let key = s.email.key();
+        let digest: Digest = if opted_out.contains(&key) {
+            Digest::default()
+        } else {
+            day.select(
+                s,
+                &cfg.topics,
+                sent.get(&key).unwrap_or(&none),
+                cfg.filter_for(&key),
+            )
+        };
+        let (status, note) = if opted_out.contains(&key) {
+            (DeliveryStatus::Skipped, Some("unsubscribed".to_string()))
+        } else if digest.is_empty() && (!s.send_empty || quiet_day) {
+            (
+                DeliveryStatus::Skipped,
+                Some("no new paper matched the subscriber's topics".to_string()),
+            )
+        } else {
+            (DeliveryStatus::Pending, None)
+        };
+        NewDelivery {
+            message_id: message_id(&key, date, &from_domain),
+            subscriber: key,
+            digest,
+            status,
+            note,
+            not_before: s.not_before(now),
+        }
+    };
+    let unplanned = cfg
         .subscribers
         .iter()
-        .filter(|s| !planned.contains(&s.email.key()))
-        .map(|s| {
-            let key = s.email.key();
-            let digest: Digest = if opted_out.contains(&key) {
-                Digest::default()
-            } else {
-                day.select(
-                    s,
-                    &cfg.topics,
-                    sent.get(&key).unwrap_or(&none),
-                    cfg.filter_for(&key),
-                )
-            };
-            let (status, note) = if opted_out.contains(&key) {
-                (DeliveryStatus::Skipped, Some("unsubscribed".to_string()))
-            } else if digest.is_empty() && (!s.send_empty || quiet_day) {
-                (
-                    DeliveryStatus::Skipped,
-                    Some("no new paper matched the subscriber's topics".to_string()),
-                )
-            } else {
-                (DeliveryStatus::Pending, None)
-            };
-            NewDelivery {
-                message_id: message_id(&key, date, &from_domain),
-                subscriber: key,
-                digest,
-                status,
-                note,
-                not_before: s.not_before(now),
+        .filter(|s| !planned.contains(&s.email.key()));
+    // Recorded a chunk at a time, so that memory does not grow with the number of subscribers
+    // (each row is keyed by subscriber and date: a plan cut short is completed by the next).
+    let mut new = Vec::new();
+    let mut chosen = 0;
+    let mut inserted = 0;
+    if record {
+        let mut chunk = Vec::with_capacity(PLAN_CHUNK);
+        for s in unplanned {
+            chunk.push(choose(s));
+            if chunk.len() == PLAN_CHUNK {
+                inserted += store.plan(date, &chunk).await?;
+                chosen += chunk.len();
+                chunk.clear();
             }
-        })
-        .collect();
-    let inserted = if record {
-        let n = store.plan(date, &new).await?;
+        }
+        inserted += store.plan(date, &chunk).await?;
+        chosen += chunk.len();
         // Only now, and only at the first plan of the date, do the lists become "seen": had
         // planning failed, or been partial, their late papers still count as late next time.
         if first_plan {
@@ -192,17 +211,17 @@ async fn plan_locked(
                 store.replace_list(*day, list).await?;
             }
         }
-        n
     } else {
-        0
-    };
+        new = unplanned.map(choose).collect();
+        chosen = new.len();
+    }
     info!(
         digest_date = %date,
         papers = papers.len(),
         late_papers = late.len(),
         subscribers = cfg.subscribers.len(),
         already_planned = planned.len(),
-        planned = new.len(),
+        planned = chosen,
         "planned"
     );
     Ok(PlanOutcome {
