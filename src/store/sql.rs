@@ -574,8 +574,11 @@ impl Store {
                         .push_bind(now);
                 });
                 qb.push(" ON CONFLICT (subscriber, digest_date) DO NOTHING RETURNING id, subscriber");
+                // Statements of a few thousand binds, sized by the chunk: not worth keeping
+                // prepared (each connection's cache would hold megabytes of them).
                 let rows: Vec<(i64, String)> = qb
                     .build_query_as()
+                    .persistent(false)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(q("insert deliveries"))?;
@@ -600,6 +603,7 @@ impl Store {
                     });
                     qb.push(" ON CONFLICT DO NOTHING");
                     qb.build()
+                        .persistent(false)
                         .execute(&mut *tx)
                         .await
                         .map_err(q("insert delivery papers"))?;
