@@ -1195,3 +1195,25 @@ async fn plan_postgres(
     tx.commit().await.map_err(q("commit plan"))?;
     Ok(rows.len() as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_have_the_same_migration_history() {
+        let history = |m: &Migrator| -> Vec<(i64, String)> {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect()
+        };
+        assert_eq!(history(&SQLITE_MIGRATOR), history(&POSTGRES_MIGRATOR));
+        assert!(SQLITE_MIGRATOR.iter().count() >= 5);
+    }
+
+    #[test]
+    fn placeholders_are_numbered_from_the_first() {
+        assert_eq!(marks(1, 3), "$1, $2, $3");
+        assert_eq!(marks(4, 1), "$4");
+    }
+}
