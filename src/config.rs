@@ -536,6 +536,13 @@ impl Config {
         drop(rest);
         // Each table is parsed and validated in turn: no list of raw tables is built.
         let inline = std::mem::take(&mut raw.subscribers);
+        if !inline.is_empty() && !tables.is_empty() {
+            return Err(fail(
+                "subscribers: given both as [[subscribers]] tables and as an inline list \
+                 (subscribers = [...]); TOML allows one or the other"
+                    .to_string(),
+            ));
+        }
         let count = inline.len() + tables.len();
         let from_tables = tables.into_iter().map(|(line, body)| {
             toml::from_str::<RawSubscriber>(&toml[body]).map_err(|e| {
@@ -611,6 +618,9 @@ fn split_subscriber_tables(text: &str) -> (String, Vec<(usize, std::ops::Range<u
         let end = headers.get(i + 1).map_or(text.len(), |h| h.0);
         if subscribers {
             rest.push_str(&text[from..start]);
+            // Blank lines in their place keep the line numbers of later errors right.
+            let lines = text[start..end].matches('\n').count();
+            rest.extend(std::iter::repeat_n('\n', lines));
             let body = text[start..end].find('\n').map_or(end, |n| start + n + 1);
             tables.push((line, body..end));
             from = end;
@@ -1269,6 +1279,8 @@ mod tests {
             "{rest}"
         );
         assert!(!rest.contains("one@") && !rest.contains("two@"), "{rest}");
+        // The removed tables leave blank lines: what follows keeps its line number.
+        assert_eq!(rest.lines().position(|l| l == "[database]"), Some(17));
     }
 
     #[test]

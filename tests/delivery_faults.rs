@@ -206,6 +206,38 @@ async fn relay_limits_pace_the_sending() {
     );
 }
 
+async fn a_slow_relay_limit_never_lets_claimed_rows_outlive_their_lease() {
+    let api = api_with_day().await;
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let subscribers: Vec<String> = (0..12).map(|i| format!("s{i}@example.org")).collect();
+    // 2 a second with a 1 s lease: rows claimed ahead of the limiter would expire while they
+    // wait, be claimed again and charged another attempt.
+    let cfg = config(
+        &api,
+        &smtp_section(&smtp, &SmtpOptions::default()),
+        "concurrency = 4\nmax_per_second = 2\nlease = \"1s\"",
+        "",
+        &subscribers,
+    );
+    let pb = Paperboy::new(&cfg);
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = smtp.per_recipient();
+    assert_eq!(got.len(), 12);
+    assert!(got.values().all(|n| *n == 1), "{got:?}");
+    let url = pb.db_url();
+    assert_eq!(
+        db_count(
+            &url,
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND attempts = 1"
+        )
+        .await,
+        12,
+        "each sent at its first claim"
+    );
+    assert!(!out.stderr.contains("the lease ran out"), "{}", out.stderr);
+}
+
 async fn the_operator_is_alerted_once_a_day_and_retry_requeues_what_failed() {
     let api = api_with_day().await;
     // Connections are refused for 3 s: longer than give_up_after.
@@ -373,6 +405,7 @@ on_both_backends!(
     mixed_faults_end_with_every_transient_one_delivered_exactly_once,
     a_failing_source_is_retried_until_it_recovers_and_no_email_goes_out_before,
     relay_limits_pace_the_sending,
+    a_slow_relay_limit_never_lets_claimed_rows_outlive_their_lease,
     the_operator_is_alerted_once_a_day_and_retry_requeues_what_failed,
     a_refused_login_stops_the_run_and_loses_nothing,
     a_relay_outage_charges_no_attempt_and_loses_nothing,

@@ -195,12 +195,13 @@ pub async fn deliver(
         papers: RwLock::new(HashMap::new()),
         outcomes,
     });
-    // Rows queued hold their lease while they wait: keep the queue short when the relay's
-    // limits make the workers slow.
+    // Rows queued hold their lease while they wait. With relay limits, a worker waits for its
+    // permit before it takes a row, and the queue holds one row: no claimed row waits for the
+    // limiter.
     let rate_limited =
         shared.cfg.delivery.max_per_second > 0 || shared.cfg.delivery.max_per_hour > 0;
     let depth = if rate_limited {
-        workers
+        1
     } else {
         CLAIM_BATCH.max(2 * workers)
     };
@@ -215,15 +216,28 @@ pub async fn deliver(
     for mailer in mailers {
         set.spawn(worker(shared.clone(), mailer, jobs_rx.clone()));
     }
-    if let Err(e) = feeder(&shared, jobs).await {
-        shared.fail(e);
-    }
+    // Only the workers hold the queue's receiving end: if they all die, the feeder's sends
+    // fail instead of waiting for room forever.
+    drop(jobs_rx);
+    let feeding = {
+        let sh = shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = feeder(&sh, jobs).await {
+                sh.fail(e);
+            }
+        })
+    };
     let mut sent = 0;
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok(n) => sent += n,
+            // A worker that panicked: stop the pass (the feeder stops claiming; the row it
+            // held waits for its lease).
             Err(e) => shared.fail(anyhow::anyhow!("a delivery worker died: {e}")),
         }
+    }
+    if let Err(e) = feeding.await {
+        shared.fail(anyhow::anyhow!("the delivery feeder died: {e}"));
     }
     // The workers are gone: the recorder writes what is left and ends.
     let Ok(shared) = Arc::try_unwrap(shared) else {
@@ -393,6 +407,13 @@ async fn worker(
     // max_attempts of them (its deliveries stay pending, uncharged).
     let mut unreachable = 0u32;
     loop {
+        // The relay's limits are waited for before a row is taken, so no claimed row waits.
+        if !sh.stopping() {
+            tokio::select! {
+                _ = sh.limits.acquire() => {}
+                _ = sh.opts.stop.cancelled() => {}
+            }
+        }
         let job = jobs.lock().await.recv().await;
         let Some(job) = job else { break };
         if sh.stopping() {
@@ -555,14 +576,7 @@ async fn process(
             return Ok(Outcome::Recorded);
         }
     };
-    tokio::select! {
-        _ = sh.limits.acquire() => {}
-        _ = sh.opts.stop.cancelled() => {
-            release(sh, &d, None, None).await?;
-            return Ok(Outcome::Stopped);
-        }
-    }
-    // Queued, then waiting for the relay's limits: a long wait renews the lease first.
+    // A row that waited long in the queue renews its lease first.
     if job.claimed.elapsed() > p.lease / 4 && !store.renew(&d, p.lease).await? {
         // Our lease ran out meanwhile and another sender took the row over.
         sh.settled(1);
@@ -579,8 +593,11 @@ async fn process(
         tokio::select! {
             r = &mut send => break r,
             _ = renew.tick() => {
-                if !store.renew(&d, p.lease).await? {
-                    warn!(delivery = d.id, "the lease was lost during a send");
+                // The message may be on its way: a failed renewal must not abandon it.
+                match store.renew(&d, p.lease).await {
+                    Ok(true) => {}
+                    Ok(false) => warn!(delivery = d.id, "the lease was lost during a send"),
+                    Err(e) => warn!(delivery = d.id, error = %e, "the lease could not be renewed during a send"),
                 }
             }
             _ = sh.opts.hard_stop.cancelled() => {

@@ -120,9 +120,10 @@ async fn plan_locked(
         });
     }
     let planned = store.planned_subscribers(date).await?;
-    // The first plan of the date, or one that did not get to its end (planning is written a
-    // chunk at a time): the date's list is stored when a plan has finished.
-    let first_plan = planned.is_empty() || store.list_ids(date).await?.is_empty();
+    // A plan cut short (rows are written a chunk at a time) leaves the lists unstored: their
+    // papers then count as late next time and are offered to whoever has not had them, which
+    // the sent pairs keep from being sent twice.
+    let first_plan = planned.is_empty();
     store
         .upsert_papers(&papers)
         .await

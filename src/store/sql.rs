@@ -581,21 +581,29 @@ impl Store {
             Pool::Sqlite(_) => "",
             Pool::Postgres(_) => " FOR UPDATE SKIP LOCKED",
         };
-        let set = "UPDATE deliveries
-                      SET status = 'sending', lease_expires_at = $1, claim_token = $2,
-                          attempts = attempts + 1, updated_at = $3
-                    WHERE id IN ";
-        let expired = format!(
-            "{set}(SELECT id FROM deliveries WHERE status = 'sending' AND lease_expires_at < $3
-                    ORDER BY id LIMIT $4{lock}) {CLAIM_COLUMNS}"
+        // The ids are picked in a materialised CTE: as a subquery of the UPDATE, PostgreSQL may
+        // run the LIMIT ... SKIP LOCKED pick more than once and claim more than asked.
+        let claim = |pick: &str| {
+            format!(
+                "WITH picked AS MATERIALIZED ({pick} LIMIT $4{lock})
+                 UPDATE deliveries
+                    SET status = 'sending', lease_expires_at = $1, claim_token = $2,
+                        attempts = attempts + 1, updated_at = $3
+                  WHERE id IN (SELECT id FROM picked) {CLAIM_COLUMNS}"
+            )
+        };
+        let expired = claim(
+            "SELECT id FROM deliveries WHERE status = 'sending' AND lease_expires_at < $3
+              ORDER BY id",
         );
-        let due = format!(
-            "{set}(SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3
-                    ORDER BY next_attempt_at, id LIMIT $4{lock}) {CLAIM_COLUMNS}"
+        let due = claim(
+            "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3
+              ORDER BY next_attempt_at, id",
         );
         let mut out = Vec::new();
+        let mut unreadable = Vec::new();
         for sql in [expired, due] {
-            let left = max - out.len();
+            let left = max.saturating_sub(out.len());
             if left == 0 {
                 break;
             }
@@ -610,20 +618,42 @@ impl Store {
                     .await
                     .map_err(q("claim deliveries"))?;
                 for r in rows {
+                    let id: i64 = r.get(0);
                     let digest: String = r.get(4);
-                    out.push(Delivery {
-                        id: r.get(0),
-                        subscriber: r.get(1),
-                        digest_date: r.get(2),
-                        message_id: r.get(3),
-                        digest: serde_json::from_str(&digest)
-                            .map_err(corrupt_json("deliveries.digest"))?,
-                        attempts: r.get(5),
-                        created_at: r.get(6),
-                        last_error: r.get(7),
-                        claim_token: token.clone(),
-                    });
+                    match serde_json::from_str(&digest) {
+                        Ok(digest) => out.push(Delivery {
+                            id,
+                            subscriber: r.get(1),
+                            digest_date: r.get(2),
+                            message_id: r.get(3),
+                            digest,
+                            attempts: r.get(5),
+                            created_at: r.get(6),
+                            last_error: r.get(7),
+                            claim_token: token.clone(),
+                        }),
+                        Err(e) => unreadable.push((id, e.to_string())),
+                    }
                 }
+            });
+        }
+        // A row that cannot be read is failed with the reason, not claimed again and again.
+        for (id, e) in unreadable {
+            tracing::error!(delivery = id, error = %e, "a planned delivery cannot be read; recorded failed");
+            let why = format!("the stored digest cannot be read: {e}");
+            on_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'failed', error = $1, lease_expires_at = NULL,
+                            claim_token = NULL, updated_at = $2
+                      WHERE id = $3 AND claim_token = $4",
+                )
+                .bind(&why)
+                .bind(now)
+                .bind(id)
+                .bind(&token)
+                .execute(pool)
+                .await
+                .map_err(q("fail unreadable delivery"))?;
             });
         }
         // RETURNING gives no order: keep the claim's.
