@@ -556,7 +556,7 @@ async fn dispatch(
                 &cfg.smtp,
                 &test,
                 &mid,
-                &rendered,
+                rendered,
                 &links,
                 cfg.dkim.as_deref(),
             )?;

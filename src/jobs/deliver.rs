@@ -565,7 +565,7 @@ async fn process(
         &sh.cfg.smtp,
         sub,
         &d.message_id,
-        &rendered,
+        rendered,
         &links,
         sh.cfg.dkim.as_deref(),
     ) {

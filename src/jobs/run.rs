@@ -210,7 +210,7 @@ async fn run_inner(
                 &cfg.smtp,
                 sub,
                 &d.message_id,
-                &rendered,
+                rendered,
                 &links,
                 cfg.dkim.as_deref(),
             )?;

@@ -27,7 +27,7 @@ pub fn build_message(
     smtp: &SmtpConfig,
     subscriber: &Subscriber,
     message_id: &str,
-    rendered: &Rendered,
+    rendered: Rendered,
     links: &UnsubscribeLinks,
     dkim: Option<&lettre::message::dkim::DkimConfig>,
 ) -> Result<Message, MailError> {
@@ -35,7 +35,7 @@ pub fn build_message(
     let mut b = Message::builder()
         .from(smtp.from.clone())
         .to(to)
-        .subject(rendered.subject.clone())
+        .subject(rendered.subject)
         .date_now()
         .message_id(Some(message_id.to_string()));
     if let Some(r) = &smtp.reply_to {
@@ -45,12 +45,12 @@ pub fn build_message(
         .singlepart(
             SinglePart::builder()
                 .header(ContentType::TEXT_PLAIN)
-                .body(rendered.text.clone()),
+                .body(rendered.text),
         )
         .singlepart(
             SinglePart::builder()
                 .header(ContentType::TEXT_HTML)
-                .body(rendered.html.clone()),
+                .body(rendered.html),
         );
     let mut msg = b
         .multipart(body)
