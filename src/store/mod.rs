@@ -1,6 +1,19 @@
 //! The database: papers, daily lists and the delivery ledger behind one Store API, on SQLite
 //! (embedded, the default) or PostgreSQL (shared by any number of instances).
 
+/// Runs `$body` with `$pool` bound to the backend's pool (the body is compiled for each).
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+mod backends;
+mod papers;
+mod records;
 mod sql;
 
 pub use sql::{Finish, PlanLock, Store};

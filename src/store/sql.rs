@@ -7,7 +7,6 @@
 //! SQLite: WAL mode, a busy timeout, synchronous=FULL. PostgreSQL: a pool per process; the
 //! migrator holds an advisory lock, so instances starting together migrate once.
 
-use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -18,13 +17,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use super::{
-    Delivery, DeliveryStatus, HistoryFilter, HistoryRow, NewDelivery, RunRecord, SentPairs,
-    StatusCounts, StoreError,
-};
+use super::backends;
+use super::{Delivery, DeliveryStatus, NewDelivery, StoreError};
 use crate::config::redact_url;
-use crate::digest::Digest;
-use crate::domain::{ArxivId, Paper};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -34,17 +29,17 @@ static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 const PLAN_LOCK_KEY: i64 = 0x7061_7065_7262_6f79;
 
 /// Rows per multi-row INSERT when planning (10 binds a row: well under either backend's limit).
-const PLAN_CHUNK: usize = 500;
+pub(super) const PLAN_CHUNK: usize = 500;
 
 #[derive(Clone)]
-enum Pool {
+pub(super) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool,
+    pub(super) pool: Pool,
 }
 
 /// The outcome of a claimed delivery, to record (in batches: see [`Store::finish_many`]).
@@ -93,11 +88,11 @@ impl PlanLock {
     }
 }
 
-fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(super) fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |cause| StoreError::Query { what, cause }
 }
 
-fn corrupt_json(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
+pub(super) fn corrupt_json(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
     move |e| StoreError::Corrupt {
         what,
         message: e.to_string(),
@@ -105,21 +100,11 @@ fn corrupt_json(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreEr
 }
 
 /// `$first, $first+1, …` for `n` values.
-fn marks(first: usize, n: usize) -> String {
+pub(super) fn marks(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Runs `$body` with `$pool` bound to the backend's pool (the body is compiled for each).
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.pool {
-            Pool::Sqlite($pool) => $body,
-            Pool::Postgres($pool) => $body,
-        }
-    };
 }
 
 const CLAIM_COLUMNS: &str =
@@ -232,317 +217,6 @@ impl Store {
         }
     }
 
-    /// Stores the papers of a day (updating ones already known) and replaces that day's list.
-    pub async fn save_day(&self, date: NaiveDate, papers: &[Paper]) -> Result<(), StoreError> {
-        self.upsert_papers(papers).await?;
-        self.replace_list(date, papers).await
-    }
-
-    /// Stores papers, updating the ones already known (upvotes rise during the day).
-    pub async fn upsert_papers(&self, papers: &[Paper]) -> Result<(), StoreError> {
-        let now = Utc::now();
-        let mut rows = Vec::with_capacity(papers.len());
-        for p in papers {
-            rows.push((
-                p.id.as_str(),
-                serde_json::to_string(p).map_err(corrupt_json("paper to JSON"))?,
-            ));
-        }
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await.map_err(q("begin upsert papers"))?;
-            for (id, data) in &rows {
-                sqlx::query(
-                    "INSERT INTO papers (arxiv_id, data, first_seen_at, updated_at)
-                     VALUES ($1, $2, $3, $3)
-                     ON CONFLICT (arxiv_id) DO UPDATE
-                        SET data = excluded.data, updated_at = excluded.updated_at",
-                )
-                .bind(*id)
-                .bind(data)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("upsert paper"))?;
-            }
-            tx.commit().await.map_err(q("commit upsert papers"))
-        })
-    }
-
-    /// Replaces the stored list of `date` (its papers must be stored).
-    pub async fn replace_list(&self, date: NaiveDate, papers: &[Paper]) -> Result<(), StoreError> {
-        let now = Utc::now();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await.map_err(q("begin replace list"))?;
-            sqlx::query("DELETE FROM daily_list WHERE digest_date = $1")
-                .bind(date)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("clear daily list"))?;
-            for (rank, p) in papers.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO daily_list (digest_date, arxiv_id, rank, upvotes, fetched_at)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(date)
-                .bind(p.id.as_str())
-                .bind(rank as i64)
-                .bind(p.upvotes)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("insert daily list"))?;
-            }
-            tx.commit().await.map_err(q("commit replace list"))
-        })
-    }
-
-    /// The ids of the stored list of `date` (empty when it was never fetched).
-    pub async fn list_ids(&self, date: NaiveDate) -> Result<HashSet<ArxivId>, StoreError> {
-        let ids: Vec<String> = on_pool!(self, pool => {
-            sqlx::query_scalar("SELECT arxiv_id FROM daily_list WHERE digest_date = $1")
-                .bind(date)
-                .fetch_all(pool)
-                .await
-                .map_err(q("select list"))?
-        });
-        ids.iter()
-            .map(|id| {
-                ArxivId::parse(id).map_err(|message| StoreError::Corrupt {
-                    what: "daily_list.arxiv_id",
-                    message,
-                })
-            })
-            .collect()
-    }
-
-    /// Records that a run of `date` starts (again).
-    pub async fn start_run(
-        &self,
-        date: NaiveDate,
-        tick_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO runs (digest_date, tick_at, started_at, status)
-                 VALUES ($1, $2, $3, 'running')
-                 ON CONFLICT (digest_date) DO UPDATE SET
-                     tick_at = COALESCE(excluded.tick_at, runs.tick_at),
-                     started_at = excluded.started_at, finished_at = NULL, status = 'running',
-                     attempts = runs.attempts + 1, error = NULL",
-            )
-            .bind(date)
-            .bind(tick_at)
-            .bind(Utc::now())
-            .execute(pool)
-            .await
-            .map_err(q("start run"))?;
-        });
-        Ok(())
-    }
-
-    /// Records how a run of `date` ended.
-    pub async fn finish_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE runs SET finished_at = $1, status = $2, papers = $3, sent = $4,
-                        skipped = $5, failed = $6, deferred = $7, error = $8
-                  WHERE digest_date = $9",
-            )
-            .bind(Utc::now())
-            .bind(&run.status)
-            .bind(run.papers)
-            .bind(run.sent)
-            .bind(run.skipped)
-            .bind(run.failed)
-            .bind(run.deferred)
-            .bind(&run.error)
-            .bind(run.digest_date)
-            .execute(pool)
-            .await
-            .map_err(q("finish run"))?;
-        });
-        Ok(())
-    }
-
-    /// Finished runs that ended with deliveries still open.
-    pub async fn open_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        let dates: Vec<NaiveDate> = on_pool!(self, pool => {
-            sqlx::query_scalar(
-                "SELECT digest_date FROM runs WHERE deferred > 0 AND finished_at IS NOT NULL",
-            )
-            .fetch_all(pool)
-            .await
-            .map_err(q("open runs"))?
-        });
-        let mut out = Vec::new();
-        for d in dates {
-            out.extend(self.run(d).await?);
-        }
-        Ok(out)
-    }
-
-    /// Updates the counts of a finished run.
-    pub async fn update_run_counts(&self, run: &RunRecord) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE runs SET sent = $1, skipped = $2, failed = $3, deferred = $4
-                  WHERE digest_date = $5",
-            )
-            .bind(run.sent)
-            .bind(run.skipped)
-            .bind(run.failed)
-            .bind(run.deferred)
-            .bind(run.digest_date)
-            .execute(pool)
-            .await
-            .map_err(q("update run counts"))?;
-        });
-        Ok(())
-    }
-
-    /// The run of `date`, if any.
-    pub async fn run(&self, date: NaiveDate) -> Result<Option<RunRecord>, StoreError> {
-        Ok(self.runs(Some(date), 1).await?.into_iter().next())
-    }
-
-    /// The latest runs, newest digest date first.
-    pub async fn runs(
-        &self,
-        date: Option<NaiveDate>,
-        limit: i64,
-    ) -> Result<Vec<RunRecord>, StoreError> {
-        on_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT digest_date, tick_at, started_at, finished_at, status, attempts, papers,
-                        sent, skipped, failed, deferred, error
-                   FROM runs WHERE ($1 IS NULL OR digest_date = $1)
-                  ORDER BY digest_date DESC LIMIT $2",
-            )
-            .bind(date)
-            .bind(limit)
-            .fetch_all(pool)
-            .await
-            .map_err(q("select runs"))?;
-            Ok(rows
-                .into_iter()
-                .map(|r| RunRecord {
-                    digest_date: r.get(0),
-                    tick_at: r.get(1),
-                    started_at: r.get(2),
-                    finished_at: r.get(3),
-                    status: r.get(4),
-                    attempts: r.get(5),
-                    papers: r.get(6),
-                    sent: r.get(7),
-                    skipped: r.get(8),
-                    failed: r.get(9),
-                    deferred: r.get(10),
-                    error: r.get(11),
-                })
-                .collect())
-        })
-    }
-
-    /// Papers by id, as last fetched.
-    pub async fn papers(&self, ids: &[&ArxivId]) -> Result<HashMap<ArxivId, Paper>, StoreError> {
-        let mut out = HashMap::new();
-        // One query per 500 papers, not one per paper.
-        for chunk in ids.chunks(500) {
-            // Only "$N" placeholders are spliced in; the ids are bound.
-            let sql = format!(
-                "SELECT arxiv_id, data FROM papers WHERE arxiv_id IN ({})",
-                marks(1, chunk.len())
-            );
-            let rows: Vec<(String, String)> = on_pool!(self, pool => {
-                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-                for id in chunk {
-                    query = query.bind(id.as_str());
-                }
-                query.fetch_all(pool).await.map_err(q("select papers"))?
-            });
-            for (id, data) in rows {
-                let paper: Paper =
-                    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
-                        what: "papers.data",
-                        message: format!("{id}: {e}"),
-                    })?;
-                out.insert(paper.id.clone(), paper);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Of `papers`, those `subscriber` already has from a date other than `date`.
-    pub async fn sent_pairs_for(
-        &self,
-        subscriber: &str,
-        date: NaiveDate,
-        papers: &[Paper],
-    ) -> Result<HashSet<ArxivId>, StoreError> {
-        let mut out = HashSet::new();
-        for p in papers {
-            let hit: Option<i32> = on_pool!(self, pool => {
-                sqlx::query_scalar(
-                    "SELECT 1 FROM delivery_papers dp JOIN deliveries d ON d.id = dp.delivery_id
-                      WHERE dp.subscriber = $1 AND dp.arxiv_id = $2 AND d.digest_date <> $3
-                        AND d.status IN ('pending', 'sending', 'sent') LIMIT 1",
-                )
-                .bind(subscriber)
-                .bind(p.id.as_str())
-                .bind(date)
-                .fetch_optional(pool)
-                .await
-                .map_err(q("select sent paper"))?
-            });
-            if hit.is_some() {
-                out.insert(p.id.clone());
-            }
-        }
-        Ok(out)
-    }
-
-    /// For `papers` (not of `date`'s list): which subscribers already have them from a date
-    /// other than `date`.
-    pub async fn sent_pairs_of(
-        &self,
-        papers: &[Paper],
-        date: NaiveDate,
-    ) -> Result<SentPairs, StoreError> {
-        let mut out = SentPairs::new();
-        for p in papers {
-            let who: Vec<String> = on_pool!(self, pool => {
-                sqlx::query_scalar(
-                    "SELECT dp.subscriber FROM delivery_papers dp
-                       JOIN deliveries d ON d.id = dp.delivery_id
-                      WHERE dp.arxiv_id = $1 AND d.digest_date <> $2
-                        AND d.status IN ('pending', 'sending', 'sent')",
-                )
-                .bind(p.id.as_str())
-                .bind(date)
-                .fetch_all(pool)
-                .await
-                .map_err(q("select sent pairs of papers"))?
-            });
-            out.extend(who.into_iter().map(|w| (w, p.id.clone())));
-        }
-        Ok(out)
-    }
-
-    /// Subscribers that already have a delivery row for `date`.
-    pub async fn planned_subscribers(
-        &self,
-        date: NaiveDate,
-    ) -> Result<HashSet<String>, StoreError> {
-        let who: Vec<String> = on_pool!(self, pool => {
-            sqlx::query_scalar("SELECT subscriber FROM deliveries WHERE digest_date = $1")
-                .bind(date)
-                .fetch_all(pool)
-                .await
-                .map_err(q("select planned"))?
-        });
-        Ok(who.into_iter().collect())
-    }
-
     /// Inserts the planned deliveries of `date`, a few hundred rows per statement, in one
     /// transaction; a subscriber that already has a row for the date keeps it (the unique
     /// (subscriber, digest_date) key: two instances planning at once make one set of rows).
@@ -554,8 +228,10 @@ impl Store {
             digests.push(serde_json::to_string(&d.digest).map_err(corrupt_json("digest to JSON"))?);
         }
         match &self.pool {
-            Pool::Sqlite(pool) => plan_sqlite(pool, date, planned, &digests, now).await,
-            Pool::Postgres(pool) => plan_postgres(pool, date, planned, &digests, now).await,
+            Pool::Sqlite(pool) => backends::plan_sqlite(pool, date, planned, &digests, now).await,
+            Pool::Postgres(pool) => {
+                backends::plan_postgres(pool, date, planned, &digests, now).await
+            }
         }
     }
 
@@ -687,8 +363,8 @@ impl Store {
     pub async fn finish_many(&self, done: &[Finish]) -> Result<Vec<bool>, StoreError> {
         let now = Utc::now();
         match &self.pool {
-            Pool::Sqlite(pool) => finish_sqlite(pool, done, now).await,
-            Pool::Postgres(pool) => finish_postgres(pool, done, now).await,
+            Pool::Sqlite(pool) => backends::finish_sqlite(pool, done, now).await,
+            Pool::Postgres(pool) => backends::finish_postgres(pool, done, now).await,
         }
     }
 
@@ -772,458 +448,6 @@ impl Store {
                 .map_err(q("next wake-up")),
         }
     }
-
-    /// Records that an alert of `kind` goes out on `day`; false when one already did.
-    pub async fn claim_alert(
-        &self,
-        kind: &str,
-        day: NaiveDate,
-        subject: &str,
-    ) -> Result<bool, StoreError> {
-        let n = on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO alerts (kind, day, subject, sent_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (kind, day) DO NOTHING",
-            )
-            .bind(kind)
-            .bind(day)
-            .bind(subject)
-            .bind(Utc::now())
-            .execute(pool)
-            .await
-            .map_err(q("claim alert"))?
-            .rows_affected()
-        });
-        Ok(n == 1)
-    }
-
-    pub async fn unclaim_alert(&self, kind: &str, day: NaiveDate) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query("DELETE FROM alerts WHERE kind = $1 AND day = $2")
-                .bind(kind)
-                .bind(day)
-                .execute(pool)
-                .await
-                .map_err(q("unclaim alert"))?;
-        });
-        Ok(())
-    }
-
-    /// Puts the failed deliveries of `date` back in the queue; returns how many.
-    pub async fn requeue_failed(&self, date: NaiveDate) -> Result<u64, StoreError> {
-        let now = Utc::now();
-        Ok(on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1,
-                        created_at = $1, updated_at = $1
-                  WHERE digest_date = $2 AND status = 'failed'",
-            )
-            .bind(now)
-            .bind(date)
-            .execute(pool)
-            .await
-            .map_err(q("requeue failed"))?
-            .rows_affected()
-        }))
-    }
-
-    /// Deliveries matching the filters, newest date first.
-    pub async fn history(&self, f: &HistoryFilter) -> Result<Vec<HistoryRow>, StoreError> {
-        on_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT digest_date, subscriber, status, attempts, digest, message_id, smtp_reply,
-                        error, updated_at, sent_at
-                   FROM deliveries
-                  WHERE ($1 IS NULL OR digest_date = $1)
-                    AND ($2 IS NULL OR lower(subscriber) = lower($2))
-                    AND ($3 IS NULL OR status = $3)
-                  ORDER BY digest_date DESC, id
-                  LIMIT $4",
-            )
-            .bind(f.date)
-            .bind(f.subscriber.as_deref())
-            .bind(f.status.map(DeliveryStatus::as_str))
-            .bind(f.limit)
-            .fetch_all(pool)
-            .await
-            .map_err(q("history"))?;
-            rows.into_iter()
-                .map(|r| {
-                    let digest: String = r.get(4);
-                    let digest: Digest =
-                        serde_json::from_str(&digest).map_err(corrupt_json("deliveries.digest"))?;
-                    Ok(HistoryRow {
-                        digest_date: r.get(0),
-                        subscriber: r.get(1),
-                        status: r.get(2),
-                        attempts: r.get(3),
-                        papers: digest.paper_ids().map(|p| p.to_string()).collect(),
-                        message_id: r.get(5),
-                        smtp_reply: r.get(6),
-                        error: r.get(7),
-                        updated_at: r.get(8),
-                        sent_at: r.get(9),
-                    })
-                })
-                .collect()
-        })
-    }
-
-    /// Records an opt-out; returns false when the subscriber had already opted out.
-    pub async fn opt_out(&self, subscriber: &str, via: &str) -> Result<bool, StoreError> {
-        let n = on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO optouts (subscriber, at, via) VALUES ($1, $2, $3)
-                 ON CONFLICT (subscriber) DO NOTHING",
-            )
-            .bind(subscriber)
-            .bind(Utc::now())
-            .bind(via)
-            .execute(pool)
-            .await
-            .map_err(q("opt out"))?
-            .rows_affected()
-        });
-        Ok(n == 1)
-    }
-
-    /// Clears an opt-out; returns false when there was none.
-    pub async fn resume(&self, subscriber: &str) -> Result<bool, StoreError> {
-        let n = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM optouts WHERE lower(subscriber) = lower($1)")
-                .bind(subscriber)
-                .execute(pool)
-                .await
-                .map_err(q("resume"))?
-                .rows_affected()
-        });
-        Ok(n > 0)
-    }
-
-    /// Everyone who opted out, with when and how.
-    pub async fn optouts(&self) -> Result<Vec<(String, DateTime<Utc>, String)>, StoreError> {
-        Ok(on_pool!(self, pool => {
-            sqlx::query_as("SELECT subscriber, at, via FROM optouts ORDER BY at")
-                .fetch_all(pool)
-                .await
-                .map_err(q("optouts"))?
-        }))
-    }
-
-    pub async fn is_opted_out(&self, subscriber: &str) -> Result<bool, StoreError> {
-        Ok(!self.opted_out_among(&[subscriber]).await?.is_empty())
-    }
-
-    /// Which of `subscribers` opted out (one query per 500).
-    pub async fn opted_out_among(
-        &self,
-        subscribers: &[&str],
-    ) -> Result<HashSet<String>, StoreError> {
-        let mut out = HashSet::new();
-        for chunk in subscribers.chunks(500) {
-            // Only "$N" placeholders are spliced in; the keys are bound.
-            let sql = format!(
-                "SELECT subscriber FROM optouts WHERE subscriber IN ({})",
-                marks(1, chunk.len())
-            );
-            let who: Vec<String> = on_pool!(self, pool => {
-                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
-                }
-                query.fetch_all(pool).await.map_err(q("optouts among"))?
-            });
-            out.extend(who);
-        }
-        Ok(out)
-    }
-
-    /// Whether the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query("SELECT 1")
-                .execute(pool)
-                .await
-                .map_err(q("ping"))?;
-        });
-        Ok(())
-    }
-
-    /// How many runs are in each state.
-    pub async fn run_counts(&self) -> Result<HashMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT status, COUNT(*) FROM runs GROUP BY status")
-                .fetch_all(pool)
-                .await
-                .map_err(q("count runs"))?
-        });
-        Ok(rows.into_iter().collect())
-    }
-
-    /// How many deliveries of every date are in each state.
-    pub async fn counts_all(&self) -> Result<StatusCounts, StoreError> {
-        self.counts_where(None).await
-    }
-
-    pub async fn counts(&self, date: NaiveDate) -> Result<StatusCounts, StoreError> {
-        self.counts_where(Some(date)).await
-    }
-
-    async fn counts_where(&self, date: Option<NaiveDate>) -> Result<StatusCounts, StoreError> {
-        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT status, COUNT(*) FROM deliveries WHERE ($1 IS NULL OR digest_date = $1)
-                  GROUP BY status",
-            )
-            .bind(date)
-            .fetch_all(pool)
-            .await
-            .map_err(q("count deliveries"))?
-        });
-        let mut c = StatusCounts::default();
-        for (status, n) in rows {
-            match DeliveryStatus::parse(&status) {
-                Some(DeliveryStatus::Pending) => c.pending = n,
-                Some(DeliveryStatus::Sending) => c.sending = n,
-                Some(DeliveryStatus::Sent) => c.sent = n,
-                Some(DeliveryStatus::Failed) => c.failed = n,
-                Some(DeliveryStatus::Skipped) => c.skipped = n,
-                None => {}
-            }
-        }
-        Ok(c)
-    }
-}
-
-/// The rows a `Finish` writes besides its status: when it may be claimed again (a row going
-/// back to pending is due at once unless told otherwise) and when it was sent.
-fn finish_times(f: &Finish, now: DateTime<Utc>) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-    let next = (f.status == DeliveryStatus::Pending).then(|| f.retry_at.unwrap_or(now));
-    let sent_at = (f.status == DeliveryStatus::Sent).then_some(now);
-    (next, sent_at)
-}
-
-/// SQLite: one UPDATE per outcome, all in one transaction (one commit).
-async fn finish_sqlite(
-    pool: &SqlitePool,
-    done: &[Finish],
-    now: DateTime<Utc>,
-) -> Result<Vec<bool>, StoreError> {
-    let mut tx = pool.begin().await.map_err(q("begin finish deliveries"))?;
-    let mut ours = Vec::with_capacity(done.len());
-    for f in done {
-        let (next, sent_at) = finish_times(f, now);
-        let r = sqlx::query(
-            "UPDATE deliveries
-                SET status = $1, smtp_reply = COALESCE($2, smtp_reply), error = $3,
-                    lease_expires_at = NULL, claim_token = NULL, next_attempt_at = $4,
-                    updated_at = $5, sent_at = COALESCE($6, sent_at)
-              WHERE id = $7 AND claim_token = $8 AND status = 'sending'",
-        )
-        .bind(f.status.as_str())
-        .bind(f.smtp_reply.as_deref())
-        .bind(f.error.as_deref())
-        .bind(next)
-        .bind(now)
-        .bind(sent_at)
-        .bind(f.id)
-        .bind(&f.claim_token)
-        .execute(&mut *tx)
-        .await
-        .map_err(q("finish delivery"))?;
-        ours.push(r.rows_affected() == 1);
-    }
-    tx.commit().await.map_err(q("commit finish deliveries"))?;
-    Ok(ours)
-}
-
-/// PostgreSQL: one UPDATE for the whole batch, its values passed as arrays (a round trip
-/// per outcome would cost more than the update itself).
-async fn finish_postgres(
-    pool: &PgPool,
-    done: &[Finish],
-    now: DateTime<Utc>,
-) -> Result<Vec<bool>, StoreError> {
-    let (mut ids, mut tokens, mut statuses, mut replies, mut errors, mut nexts, mut sents) = (
-        Vec::with_capacity(done.len()),
-        Vec::with_capacity(done.len()),
-        Vec::with_capacity(done.len()),
-        Vec::with_capacity(done.len()),
-        Vec::with_capacity(done.len()),
-        Vec::with_capacity(done.len()),
-        Vec::with_capacity(done.len()),
-    );
-    for f in done {
-        let (next, sent_at) = finish_times(f, now);
-        ids.push(f.id);
-        tokens.push(f.claim_token.as_str());
-        statuses.push(f.status.as_str());
-        replies.push(f.smtp_reply.as_deref());
-        errors.push(f.error.as_deref());
-        nexts.push(next);
-        sents.push(sent_at);
-    }
-    let updated: Vec<i64> = sqlx::query_scalar(
-        "UPDATE deliveries AS d
-            SET status = f.status, smtp_reply = COALESCE(f.reply, d.smtp_reply),
-                error = f.error, lease_expires_at = NULL, claim_token = NULL,
-                next_attempt_at = f.next, updated_at = $8,
-                sent_at = COALESCE(f.sent_at, d.sent_at)
-           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                       $6::timestamptz[], $7::timestamptz[])
-                AS f(id, token, status, reply, error, next, sent_at)
-          WHERE d.id = f.id AND d.claim_token = f.token AND d.status = 'sending'
-      RETURNING d.id",
-    )
-    .bind(&ids)
-    .bind(&tokens)
-    .bind(&statuses)
-    .bind(&replies)
-    .bind(&errors)
-    .bind(&nexts)
-    .bind(&sents)
-    .bind(now)
-    .fetch_all(pool)
-    .await
-    .map_err(q("finish deliveries"))?;
-    let updated: HashSet<i64> = updated.into_iter().collect();
-    Ok(done.iter().map(|f| updated.contains(&f.id)).collect())
-}
-
-/// The papers of the deliveries just inserted (`rows`: id and subscriber), as
-/// (delivery id, subscriber, arXiv id).
-fn papers_of_inserted<'a>(
-    chunk: &'a [NewDelivery],
-    rows: &'a [(i64, String)],
-) -> Vec<(i64, &'a str, &'a str)> {
-    let by_subscriber: HashMap<&str, &NewDelivery> =
-        chunk.iter().map(|d| (d.subscriber.as_str(), d)).collect();
-    rows.iter()
-        .filter_map(|(id, who)| by_subscriber.get(who.as_str()).map(|d| (*id, *d)))
-        .flat_map(|(id, d)| {
-            d.digest
-                .paper_ids()
-                .map(move |p| (id, d.subscriber.as_str(), p.as_str()))
-        })
-        .collect()
-}
-
-/// SQLite: multi-row INSERTs of PLAN_CHUNK rows, in one transaction.
-async fn plan_sqlite(
-    pool: &SqlitePool,
-    date: NaiveDate,
-    planned: &[NewDelivery],
-    digests: &[String],
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let mut tx = pool.begin().await.map_err(q("begin plan"))?;
-    let mut inserted = 0;
-    for (chunk, digests) in planned.chunks(PLAN_CHUNK).zip(digests.chunks(PLAN_CHUNK)) {
-        let mut qb = sqlx::QueryBuilder::new(
-            "INSERT INTO deliveries (subscriber, digest_date, status, message_id, digest,
-                 paper_count, error, next_attempt_at, created_at, updated_at) ",
-        );
-        qb.push_values(chunk.iter().zip(digests), |mut b, (d, digest)| {
-            b.push_bind(&d.subscriber)
-                .push_bind(date)
-                .push_bind(d.status.as_str())
-                .push_bind(&d.message_id)
-                .push_bind(digest)
-                .push_bind(d.digest.paper_count() as i64)
-                .push_bind(&d.note)
-                .push_bind(d.not_before.unwrap_or(now))
-                .push_bind(now)
-                .push_bind(now);
-        });
-        qb.push(" ON CONFLICT (subscriber, digest_date) DO NOTHING RETURNING id, subscriber");
-        // Statements of a few thousand binds, sized by the chunk: not worth keeping prepared
-        // (each connection's cache would hold megabytes of them).
-        let rows: Vec<(i64, String)> = qb
-            .build_query_as()
-            .persistent(false)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(q("insert deliveries"))?;
-        inserted += rows.len() as u64;
-        for part in papers_of_inserted(chunk, &rows).chunks(PLAN_CHUNK * 2) {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO delivery_papers (delivery_id, subscriber, arxiv_id) ",
-            );
-            qb.push_values(part, |mut b, (id, who, paper)| {
-                b.push_bind(*id).push_bind(*who).push_bind(*paper);
-            });
-            qb.push(" ON CONFLICT DO NOTHING");
-            qb.build()
-                .persistent(false)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("insert delivery papers"))?;
-        }
-    }
-    tx.commit().await.map_err(q("commit plan"))?;
-    Ok(inserted)
-}
-
-/// PostgreSQL: the rows passed as arrays and unnested, two statements in one transaction (a
-/// VALUES list of thousands of binds costs PostgreSQL more to parse than to insert).
-async fn plan_postgres(
-    pool: &PgPool,
-    date: NaiveDate,
-    planned: &[NewDelivery],
-    digests: &[String],
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let subscribers: Vec<&str> = planned.iter().map(|d| d.subscriber.as_str()).collect();
-    let statuses: Vec<&str> = planned.iter().map(|d| d.status.as_str()).collect();
-    let message_ids: Vec<&str> = planned.iter().map(|d| d.message_id.as_str()).collect();
-    let counts: Vec<i64> = planned
-        .iter()
-        .map(|d| d.digest.paper_count() as i64)
-        .collect();
-    let notes: Vec<Option<&str>> = planned.iter().map(|d| d.note.as_deref()).collect();
-    let due: Vec<DateTime<Utc>> = planned
-        .iter()
-        .map(|d| d.not_before.unwrap_or(now))
-        .collect();
-    let mut tx = pool.begin().await.map_err(q("begin plan"))?;
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "INSERT INTO deliveries (subscriber, digest_date, status, message_id, digest,
-             paper_count, error, next_attempt_at, created_at, updated_at)
-         SELECT s, $7, st, m, dg, pc, e, n, $8, $8
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                       $6::text[], $9::timestamptz[]) AS t(s, st, m, dg, pc, e, n)
-         ON CONFLICT (subscriber, digest_date) DO NOTHING
-         RETURNING id, subscriber",
-    )
-    .bind(&subscribers)
-    .bind(&statuses)
-    .bind(&message_ids)
-    .bind(digests)
-    .bind(&counts)
-    .bind(&notes)
-    .bind(date)
-    .bind(now)
-    .bind(&due)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(q("insert deliveries"))?;
-    let papers = papers_of_inserted(planned, &rows);
-    let ids: Vec<i64> = papers.iter().map(|p| p.0).collect();
-    let who: Vec<&str> = papers.iter().map(|p| p.1).collect();
-    let arxiv: Vec<&str> = papers.iter().map(|p| p.2).collect();
-    sqlx::query(
-        "INSERT INTO delivery_papers (delivery_id, subscriber, arxiv_id)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&ids)
-    .bind(&who)
-    .bind(&arxiv)
-    .execute(&mut *tx)
-    .await
-    .map_err(q("insert delivery papers"))?;
-    tx.commit().await.map_err(q("commit plan"))?;
-    Ok(rows.len() as u64)
 }
 
 #[cfg(test)]

@@ -1,0 +1,194 @@
+//! Papers, daily lists, and what each subscriber was already sent.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{NaiveDate, Utc};
+
+use super::sql::{Pool, Store, corrupt_json, marks, q};
+use super::{SentPairs, StoreError};
+use crate::domain::{ArxivId, Paper};
+
+impl Store {
+    /// Stores the papers of a day (updating ones already known) and replaces that day's list.
+    pub async fn save_day(&self, date: NaiveDate, papers: &[Paper]) -> Result<(), StoreError> {
+        self.upsert_papers(papers).await?;
+        self.replace_list(date, papers).await
+    }
+
+    /// Stores papers, updating the ones already known (upvotes rise during the day).
+    pub async fn upsert_papers(&self, papers: &[Paper]) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut rows = Vec::with_capacity(papers.len());
+        for p in papers {
+            rows.push((
+                p.id.as_str(),
+                serde_json::to_string(p).map_err(corrupt_json("paper to JSON"))?,
+            ));
+        }
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(q("begin upsert papers"))?;
+            for (id, data) in &rows {
+                sqlx::query(
+                    "INSERT INTO papers (arxiv_id, data, first_seen_at, updated_at)
+                     VALUES ($1, $2, $3, $3)
+                     ON CONFLICT (arxiv_id) DO UPDATE
+                        SET data = excluded.data, updated_at = excluded.updated_at",
+                )
+                .bind(*id)
+                .bind(data)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("upsert paper"))?;
+            }
+            tx.commit().await.map_err(q("commit upsert papers"))
+        })
+    }
+
+    /// Replaces the stored list of `date` (its papers must be stored).
+    pub async fn replace_list(&self, date: NaiveDate, papers: &[Paper]) -> Result<(), StoreError> {
+        let now = Utc::now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(q("begin replace list"))?;
+            sqlx::query("DELETE FROM daily_list WHERE digest_date = $1")
+                .bind(date)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("clear daily list"))?;
+            for (rank, p) in papers.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO daily_list (digest_date, arxiv_id, rank, upvotes, fetched_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(date)
+                .bind(p.id.as_str())
+                .bind(rank as i64)
+                .bind(p.upvotes)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("insert daily list"))?;
+            }
+            tx.commit().await.map_err(q("commit replace list"))
+        })
+    }
+
+    /// The ids of the stored list of `date` (empty when it was never fetched).
+    pub async fn list_ids(&self, date: NaiveDate) -> Result<HashSet<ArxivId>, StoreError> {
+        let ids: Vec<String> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT arxiv_id FROM daily_list WHERE digest_date = $1")
+                .bind(date)
+                .fetch_all(pool)
+                .await
+                .map_err(q("select list"))?
+        });
+        ids.iter()
+            .map(|id| {
+                ArxivId::parse(id).map_err(|message| StoreError::Corrupt {
+                    what: "daily_list.arxiv_id",
+                    message,
+                })
+            })
+            .collect()
+    }
+
+    /// Papers by id, as last fetched.
+    pub async fn papers(&self, ids: &[&ArxivId]) -> Result<HashMap<ArxivId, Paper>, StoreError> {
+        let mut out = HashMap::new();
+        // One query per 500 papers, not one per paper.
+        for chunk in ids.chunks(500) {
+            // Only "$N" placeholders are spliced in; the ids are bound.
+            let sql = format!(
+                "SELECT arxiv_id, data FROM papers WHERE arxiv_id IN ({})",
+                marks(1, chunk.len())
+            );
+            let rows: Vec<(String, String)> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    query = query.bind(id.as_str());
+                }
+                query.fetch_all(pool).await.map_err(q("select papers"))?
+            });
+            for (id, data) in rows {
+                let paper: Paper =
+                    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
+                        what: "papers.data",
+                        message: format!("{id}: {e}"),
+                    })?;
+                out.insert(paper.id.clone(), paper);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Of `papers`, those `subscriber` already has from a date other than `date`.
+    pub async fn sent_pairs_for(
+        &self,
+        subscriber: &str,
+        date: NaiveDate,
+        papers: &[Paper],
+    ) -> Result<HashSet<ArxivId>, StoreError> {
+        let mut out = HashSet::new();
+        for p in papers {
+            let hit: Option<i32> = on_pool!(self, pool => {
+                sqlx::query_scalar(
+                    "SELECT 1 FROM delivery_papers dp JOIN deliveries d ON d.id = dp.delivery_id
+                      WHERE dp.subscriber = $1 AND dp.arxiv_id = $2 AND d.digest_date <> $3
+                        AND d.status IN ('pending', 'sending', 'sent') LIMIT 1",
+                )
+                .bind(subscriber)
+                .bind(p.id.as_str())
+                .bind(date)
+                .fetch_optional(pool)
+                .await
+                .map_err(q("select sent paper"))?
+            });
+            if hit.is_some() {
+                out.insert(p.id.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// For `papers` (not of `date`'s list): which subscribers already have them from a date
+    /// other than `date`.
+    pub async fn sent_pairs_of(
+        &self,
+        papers: &[Paper],
+        date: NaiveDate,
+    ) -> Result<SentPairs, StoreError> {
+        let mut out = SentPairs::new();
+        for p in papers {
+            let who: Vec<String> = on_pool!(self, pool => {
+                sqlx::query_scalar(
+                    "SELECT dp.subscriber FROM delivery_papers dp
+                       JOIN deliveries d ON d.id = dp.delivery_id
+                      WHERE dp.arxiv_id = $1 AND d.digest_date <> $2
+                        AND d.status IN ('pending', 'sending', 'sent')",
+                )
+                .bind(p.id.as_str())
+                .bind(date)
+                .fetch_all(pool)
+                .await
+                .map_err(q("select sent pairs of papers"))?
+            });
+            out.extend(who.into_iter().map(|w| (w, p.id.clone())));
+        }
+        Ok(out)
+    }
+
+    /// Subscribers that already have a delivery row for `date`.
+    pub async fn planned_subscribers(
+        &self,
+        date: NaiveDate,
+    ) -> Result<HashSet<String>, StoreError> {
+        let who: Vec<String> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT subscriber FROM deliveries WHERE digest_date = $1")
+                .bind(date)
+                .fetch_all(pool)
+                .await
+                .map_err(q("select planned"))?
+        });
+        Ok(who.into_iter().collect())
+    }
+}
