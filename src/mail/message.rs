@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use lettre::Message;
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest as _, Sha256};
 
@@ -45,11 +45,13 @@ pub fn build_message(
         .singlepart(
             SinglePart::builder()
                 .header(ContentType::TEXT_PLAIN)
+                .header(ContentTransferEncoding::QuotedPrintable)
                 .body(rendered.text),
         )
         .singlepart(
             SinglePart::builder()
                 .header(ContentType::TEXT_HTML)
+                .header(ContentTransferEncoding::QuotedPrintable)
                 .body(rendered.html),
         );
     let mut msg = b
