@@ -9,12 +9,6 @@ use super::{SentPairs, StoreError};
 use crate::domain::{ArxivId, Paper};
 
 impl Store {
-    /// Stores the papers of a day (updating ones already known) and replaces that day's list.
-    pub async fn save_day(&self, date: NaiveDate, papers: &[Paper]) -> Result<(), StoreError> {
-        self.upsert_papers(papers).await?;
-        self.replace_list(date, papers).await
-    }
-
     /// Stores papers, updating the ones already known (upvotes rise during the day).
     pub async fn upsert_papers(&self, papers: &[Paper]) -> Result<(), StoreError> {
         let now = Utc::now();
@@ -128,26 +122,12 @@ impl Store {
         date: NaiveDate,
         papers: &[Paper],
     ) -> Result<HashSet<ArxivId>, StoreError> {
-        let mut out = HashSet::new();
-        for p in papers {
-            let hit: Option<i32> = on_pool!(self, pool => {
-                sqlx::query_scalar(
-                    "SELECT 1 FROM delivery_papers dp JOIN deliveries d ON d.id = dp.delivery_id
-                      WHERE dp.subscriber = $1 AND dp.arxiv_id = $2 AND d.digest_date <> $3
-                        AND d.status IN ('pending', 'sending', 'sent') LIMIT 1",
-                )
-                .bind(subscriber)
-                .bind(p.id.as_str())
-                .bind(date)
-                .fetch_optional(pool)
-                .await
-                .map_err(q("select sent paper"))?
-            });
-            if hit.is_some() {
-                out.insert(p.id.clone());
-            }
-        }
-        Ok(out)
+        Ok(self
+            .sent_pairs(Some(subscriber), papers, date)
+            .await?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect())
     }
 
     /// For `papers` (not of `date`'s list): which subscribers already have them from a date
@@ -157,22 +137,44 @@ impl Store {
         papers: &[Paper],
         date: NaiveDate,
     ) -> Result<SentPairs, StoreError> {
+        self.sent_pairs(None, papers, date).await
+    }
+
+    /// (subscriber, paper) pairs of `papers` sent or on their way on a date other than `date`,
+    /// for one subscriber or all: one query per 500 papers.
+    async fn sent_pairs(
+        &self,
+        subscriber: Option<&str>,
+        papers: &[Paper],
+        date: NaiveDate,
+    ) -> Result<SentPairs, StoreError> {
         let mut out = SentPairs::new();
-        for p in papers {
-            let who: Vec<String> = on_pool!(self, pool => {
-                sqlx::query_scalar(
-                    "SELECT dp.subscriber FROM delivery_papers dp
-                       JOIN deliveries d ON d.id = dp.delivery_id
-                      WHERE dp.arxiv_id = $1 AND d.digest_date <> $2
-                        AND d.status IN ('pending', 'sending', 'sent')",
-                )
-                .bind(p.id.as_str())
-                .bind(date)
-                .fetch_all(pool)
-                .await
-                .map_err(q("select sent pairs of papers"))?
+        for chunk in papers.chunks(500) {
+            // Only "$N" placeholders are spliced in; the values are bound.
+            let sql = format!(
+                "SELECT dp.subscriber, dp.arxiv_id FROM delivery_papers dp
+                   JOIN deliveries d ON d.id = dp.delivery_id
+                  WHERE ($1 IS NULL OR dp.subscriber = $1) AND d.digest_date <> $2
+                    AND d.status IN ('pending', 'sending', 'sent')
+                    AND dp.arxiv_id IN ({})",
+                marks(3, chunk.len())
+            );
+            let rows: Vec<(String, String)> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(subscriber)
+                    .bind(date);
+                for p in chunk {
+                    query = query.bind(p.id.as_str());
+                }
+                query.fetch_all(pool).await.map_err(q("select sent pairs"))?
             });
-            out.extend(who.into_iter().map(|w| (w, p.id.clone())));
+            // The ids come back as bound: take the papers' own.
+            let ids: HashMap<&str, &ArxivId> =
+                chunk.iter().map(|p| (p.id.as_str(), &p.id)).collect();
+            out.extend(
+                rows.into_iter()
+                    .filter_map(|(who, id)| ids.get(id.as_str()).map(|id| (who, (*id).clone()))),
+            );
         }
         Ok(out)
     }

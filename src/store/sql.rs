@@ -121,13 +121,6 @@ impl Store {
         }
     }
 
-    pub fn backend(&self) -> &'static str {
-        match self.pool {
-            Pool::Sqlite(_) => "sqlite",
-            Pool::Postgres(_) => "postgres",
-        }
-    }
-
     async fn connect_postgres(url: &str) -> Result<Self, StoreError> {
         let open = |cause| StoreError::Open {
             url: redact_url(url),
@@ -235,11 +228,6 @@ impl Store {
         }
     }
 
-    /// Claims the next due delivery; see [`Store::claim_batch`].
-    pub async fn claim_next(&self, lease: Duration) -> Result<Option<Delivery>, StoreError> {
-        Ok(self.claim_batch(lease, 1).await?.pop())
-    }
-
     /// Claims up to `max` due deliveries of any date: first rows in flight whose lease expired
     /// (their sender died), then pending rows whose time has come, oldest due first. Each
     /// claim holds for `lease` and carries a fresh token.
@@ -337,29 +325,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Ends a claimed delivery: sent (with the server's reply), failed, skipped, or back to
-    /// pending (a transient error) to be tried again no earlier than `retry_at`.
-    /// Returns false when the claim was no longer ours (our lease ran out and another sender
-    /// took the row over): then nothing is written, and the other sender records the outcome.
-    pub async fn finish(
-        &self,
-        d: &Delivery,
-        status: DeliveryStatus,
-        smtp_reply: Option<&str>,
-        error: Option<&str>,
-        retry_at: Option<DateTime<Utc>>,
-    ) -> Result<bool, StoreError> {
-        let f = Finish {
-            smtp_reply: smtp_reply.map(str::to_string),
-            error: error.map(str::to_string),
-            retry_at,
-            ..Finish::new(d, status)
-        };
-        Ok(self.finish_many(&[f]).await?[0])
-    }
-
-    /// Records many outcomes in one transaction (one commit, one fsync for SQLite). For each,
-    /// whether the claim was still ours (see [`Store::finish`]).
+    /// Records the outcomes of claimed deliveries (sent with the server's reply, failed,
+    /// skipped, or back to pending until `retry_at`) in one transaction: one commit, one fsync
+    /// for SQLite. For each, whether the claim was still ours: false when our lease ran out
+    /// and another sender took the row over; then nothing is written for it.
     pub async fn finish_many(&self, done: &[Finish]) -> Result<Vec<bool>, StoreError> {
         let now = Utc::now();
         match &self.pool {
