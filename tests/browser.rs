@@ -3,16 +3,12 @@
 //! paper title must be visible. Screenshots land in target/browser/ for a person to look at.
 //! Skipped, with a message, where no Chromium is installed (.ci/run installs Debian's).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use chrono::NaiveDate;
-use paperboy::config::Config;
-use paperboy::digest::DayList;
-use paperboy::mail::UnsubscribeLinks;
-use paperboy::render::Renderer;
-use paperboy::source::parse_daily_papers;
+mod support;
+
+use support::render_recorded_day;
 
 fn chromium() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("PAPERBOY_CHROMIUM") {
@@ -96,34 +92,12 @@ fn the_digest_reads_at_phone_and_desktop_widths() {
         eprintln!("SKIPPED: no Chromium on this machine (install Debian's chromium package)");
         return;
     };
-    let cfg = Config::load_str(
+    let (rendered, digest) = render_recorded_day(
         "[smtp]\nfrom = \"digest@paperboy.test\"\n\
          [topics.all]\nkeywords = [\"the\", \"we\", \"a\"]\nmax_papers = 40\n\
          [[subscribers]]\nemail = \"ada@example.org\"\nname = \"Ada\"\ntopics = [\"all\"]\n",
-        "browser test",
-    )
-    .unwrap();
-    let body = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/2026-04-10.json"),
-    )
-    .unwrap();
-    let papers = parse_daily_papers(&body).unwrap();
-    let sub = &cfg.subscribers[0];
-    let digest =
-        DayList::new(&papers).select(sub, &cfg.topics, &Default::default(), &Default::default());
-    let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
-    let links = UnsubscribeLinks::for_subscriber(&cfg, &sub.email.key());
-    let html = Renderer::new(&cfg.digest, &cfg.topics)
-        .unwrap()
-        .render(
-            sub,
-            NaiveDate::from_ymd_opt(2026, 4, 10).unwrap(),
-            &digest,
-            &by_id,
-            links.visible(),
-        )
-        .unwrap()
-        .html;
+    );
+    let html = rendered.html;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
     std::fs::create_dir_all(&dir).unwrap();

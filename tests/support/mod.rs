@@ -28,6 +28,31 @@ pub fn fixture_items(date: &str) -> Vec<Value> {
     serde_json::from_slice(&body).expect("fixture is JSON")
 }
 
+/// The email the first subscriber of `config` gets for the recorded day 2026-04-10, rendered
+/// in this process (no database, no server), with the papers chosen for it.
+pub fn render_recorded_day(config: &str) -> (paperboy::render::Rendered, paperboy::digest::Digest) {
+    use paperboy::digest::DayList;
+    let cfg = paperboy::config::Config::load_str(config, "test config").unwrap();
+    let body = std::fs::read(fixture("2026-04-10.json")).unwrap();
+    let papers = paperboy::source::parse_daily_papers(&body).unwrap();
+    let sub = &cfg.subscribers[0];
+    let digest =
+        DayList::new(&papers).select(sub, &cfg.topics, &Default::default(), &Default::default());
+    let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
+    let links = paperboy::mail::UnsubscribeLinks::for_subscriber(&cfg, &sub.email.key());
+    let rendered = paperboy::render::Renderer::new(&cfg.digest, &cfg.topics)
+        .unwrap()
+        .render(
+            sub,
+            chrono::NaiveDate::from_ymd_opt(2026, 4, 10).unwrap(),
+            &digest,
+            &by_id,
+            links.visible(),
+        )
+        .unwrap();
+    (rendered, digest)
+}
+
 // ------------------------------------------------------------------ HTTP: the Daily Papers API
 
 /// How the fake API answers.
