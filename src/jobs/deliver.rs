@@ -92,6 +92,11 @@ pub struct DeliverOptions {
     pub hard_stop: CancellationToken,
 }
 
+/// The recorder writes outcomes in groups of at least this many, waiting up to GROUP_WAIT
+/// for them (a crash loses the outcomes not written yet: those messages go again).
+const GROUP: usize = 32;
+const GROUP_WAIT: Duration = Duration::from_millis(10);
+
 /// Rows claimed per query: one claim (a write) serves this many messages.
 const CLAIM_BATCH: usize = 64;
 
@@ -273,11 +278,14 @@ pub async fn deliver(
 /// Claims due rows in batches and queues them, until nothing is due within the horizon and
 /// nothing claimed is still unsettled (a transient failure may come back due), or stopped.
 async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
+    // Claim when the queue is half empty: claims of a row or two each (a write and a commit
+    // apiece) would cost more than the sends they feed.
+    let low_water = (jobs.max_capacity() / 2).clamp(1, CLAIM_BATCH);
     while !sh.stopping() {
         // Claim only what the queue can take now, so that claimed rows do not wait long.
         let room = tokio::select! {
-            permit = jobs.reserve() => {
-                drop(permit?);
+            permits = jobs.reserve_many(low_water) => {
+                drop(permits?);
                 jobs.capacity().clamp(1, CLAIM_BATCH)
             }
             _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
@@ -347,6 +355,14 @@ async fn recorder(
     let mut buf = Vec::with_capacity(4 * CLAIM_BATCH);
     let mut result = Ok(());
     while rx.recv_many(&mut buf, 4 * CLAIM_BATCH).await > 0 {
+        // A few outcomes: wait a moment for more, so that a commit (a sync to disk with
+        // SQLite) serves a group rather than one or two.
+        let gather = tokio::time::Instant::now() + GROUP_WAIT;
+        while buf.len() < GROUP
+            && let Ok(n) =
+                tokio::time::timeout_at(gather, rx.recv_many(&mut buf, 4 * CLAIM_BATCH)).await
+            && n > 0
+        {}
         if result.is_ok() {
             // A short outage of the database must not turn sent messages into resends.
             let mut tries = 0;
