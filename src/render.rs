@@ -3,6 +3,7 @@
 //! Each paper's card is rendered once per Renderer and topic, and reused (see [`cards`]).
 
 mod cards;
+mod qp;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -49,12 +50,39 @@ pub enum RenderError {
     },
 }
 
+/// A part with its cards copied in, and where each went.
+type Spliced = (String, Vec<(usize, Arc<Card>)>);
+
 /// One rendered email.
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub subject: String,
     pub html: String,
     pub text: String,
+    /// The cards copied into `html`, by where they start.
+    html_cards: Vec<(usize, Arc<Card>)>,
+}
+
+impl Rendered {
+    /// The HTML in quoted-printable (CRLF line breaks), each card's lines encoded once per
+    /// card: the bytes lettre would make of `html` with that transfer encoding.
+    pub fn html_quoted_printable(&self) -> Vec<u8> {
+        qp::encode_with_cards(
+            &self.html,
+            self.html_cards.iter().filter_map(|(at, card)| {
+                Some(qp::Placed {
+                    at: *at,
+                    text: card.html.as_deref()?,
+                    encoded: &card.html_qp,
+                })
+            }),
+        )
+    }
+
+    /// The text in quoted-printable (CRLF line breaks).
+    pub fn text_quoted_printable(&self) -> Vec<u8> {
+        qp::encode(&self.text)
+    }
 }
 
 /// The templates, compiled once; HTML escapes, text and subject do not.
@@ -76,6 +104,9 @@ pub struct Renderer {
     /// Each topic's words, to highlight in the papers it chose.
     terms: HashMap<String, Vec<ScoringTerm>>,
     cards: Mutex<CardCache>,
+    /// What the frames get in a card's place, followed by the card's number and U+0001:
+    /// random, so that nothing else a template writes is taken for a card.
+    marker: String,
 }
 
 /// How the HTML or text template shows papers.
@@ -173,6 +204,7 @@ impl Renderer {
                 .map(|(name, t)| (name.clone(), Scorer::terms_of(t)))
                 .collect(),
             cards: Mutex::new(CardCache::default()),
+            marker: format!("\u{1}card-{}:", uuid::Uuid::new_v4().simple()),
         })
     }
 
@@ -243,22 +275,50 @@ impl Renderer {
         } else {
             Vec::new()
         };
-        let html_view = email.view(
-            self.html_frame.reads_papers.then_some(&fields[..]),
-            |gi, pi| cards.get(gi)?.get(pi)?.html.as_deref(),
-        );
+        // The templates get a marker in each card's place, and the cards are copied in after:
+        // cheaper than passing them through the templates' JSON, and it tells where each is.
+        let markers: Vec<Vec<String>> = if cards.is_empty() {
+            Vec::new()
+        } else {
+            let mut n = 0;
+            cards
+                .iter()
+                .map(|g| {
+                    g.iter()
+                        .map(|_| {
+                            n += 1;
+                            format!("{}{}\u{1}", self.marker, n - 1)
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let flat: Vec<&Arc<Card>> = cards.iter().flatten().collect();
+        let marker = |gi: usize, pi: usize| markers.get(gi)?.get(pi).map(String::as_str);
+        let html_view = email.view(self.html_frame.reads_papers.then_some(&fields[..]), marker);
         let html = self
             .html
             .render(HTML_TEMPLATE, &html_view)
             .map_err(fail(subscriber, HTML_TEMPLATE))?;
-        let text_view = email.view(
-            self.text_frame.reads_papers.then_some(&fields[..]),
-            |gi, pi| cards.get(gi)?.get(pi)?.text.as_deref(),
-        );
+        let (html, html_cards) =
+            self.splice(&html, &flat, |c| c.html.as_deref())
+                .map_err(|message| RenderError::Render {
+                    name: HTML_TEMPLATE,
+                    subscriber: subscriber.email.to_string(),
+                    message,
+                })?;
+        let text_view = email.view(self.text_frame.reads_papers.then_some(&fields[..]), marker);
         let text = self
             .text
             .render(TEXT_TEMPLATE, &text_view)
             .map_err(fail(subscriber, TEXT_TEMPLATE))?;
+        let (text, _) = self
+            .splice(&text, &flat, |c| c.text.as_deref())
+            .map_err(|message| RenderError::Render {
+                name: TEXT_TEMPLATE,
+                subscriber: subscriber.email.to_string(),
+                message,
+            })?;
         let subject_fields = self.subject_reads_papers.then_some(&fields[..]);
         let subject_view = email.view(subject_fields, |_, _| None);
         let subject = self
@@ -269,7 +329,41 @@ impl Renderer {
             subject: one_line(&subject, 200),
             html,
             text: normalize_newlines(&text),
+            html_cards,
         })
+    }
+
+    /// `out` with each card marker replaced by its card's `part` (`cards`: by marker
+    /// number), and where each card went.
+    fn splice(
+        &self,
+        out: &str,
+        cards: &[&Arc<Card>],
+        part: impl Fn(&Card) -> Option<&str>,
+    ) -> Result<Spliced, String> {
+        if cards.is_empty() || !out.contains(self.marker.as_str()) {
+            return Ok((out.to_string(), Vec::new()));
+        }
+        let mut joined = String::with_capacity(out.len() + cards.len() * 1024);
+        let mut placed = Vec::with_capacity(cards.len());
+        let mut rest = out;
+        while let Some(at) = rest.find(self.marker.as_str()) {
+            joined.push_str(&rest[..at]);
+            let after = &rest[at + self.marker.len()..];
+            let card = after
+                .split_once('\u{1}')
+                .and_then(|(n, tail)| Some((cards.get(n.parse::<usize>().ok()?)?, tail)));
+            // A marker is random per Renderer and written only by the card slot.
+            let Some((card, tail)) = card else {
+                return Err("a card's place holder came out mangled".to_string());
+            };
+            let text = part(card).unwrap_or_default();
+            placed.push((joined.len(), Arc::clone(card)));
+            joined.push_str(text);
+            rest = tail;
+        }
+        joined.push_str(rest);
+        Ok((joined, placed))
     }
 
     /// The cards of `email`'s papers, by group and paper: those rendered before for the same

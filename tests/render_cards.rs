@@ -272,3 +272,38 @@ fn a_card_that_reaches_past_its_paper_is_refused_when_the_templates_load() {
         "{e}"
     );
 }
+
+/// Each card's lines are put in quoted-printable once and reused: every part comes out as
+/// the bytes lettre makes of it, for emails that share cards, cut texts, dropped papers,
+/// both recorded days and the templates without cards.
+#[test]
+fn parts_in_quoted_printable_are_lettres_encoding_whatever_cards_they_reuse() {
+    use lettre::message::Body;
+    use lettre::message::header::ContentTransferEncoding::QuotedPrintable;
+    let lettre = |s: &str| {
+        Body::new_with_encoding(s.to_string(), QuotedPrintable)
+            .unwrap()
+            .as_ref()
+            .to_vec()
+    };
+    let date = NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
+    for digest in [
+        "text_max_chars = 0",
+        "text = \"ai_summary\"\nthumbnails = true",
+        "",
+    ] {
+        let cfg = config(digest);
+        let mut old = cfg.digest.clone();
+        old.templates_dir = Some(fixture_dir().join("templates-without-cards"));
+        for opts in [&cfg.digest, &old] {
+            let r = Renderer::new(opts, &cfg.topics).unwrap();
+            let (map, cases) = cases(&cfg);
+            // Twice over: the second time, every card's encoding is the one kept.
+            for (sub, d) in cases.iter().chain(&cases) {
+                let e = r.render(sub, date, d, &map, "https://u.test/x").unwrap();
+                assert_eq!(e.html_quoted_printable(), lettre(&e.html), "{digest}");
+                assert_eq!(e.text_quoted_printable(), lettre(&e.text), "{digest}");
+            }
+        }
+    }
+}

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use lettre::Message;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest as _, Sha256};
 
 use super::{MailError, UnsubscribeLinks};
@@ -35,25 +35,22 @@ pub fn build_message(
     let mut b = Message::builder()
         .from(smtp.from.clone())
         .to(to)
-        .subject(rendered.subject)
+        .subject(rendered.subject.as_str())
         .date_now()
         .message_id(Some(message_id.to_string()));
     if let Some(r) = &smtp.reply_to {
         b = b.reply_to(r.clone());
     }
+    // Both parts quoted-printable, encoded here: the HTML reuses each card's encoding (see
+    // `Rendered::html_quoted_printable`); the bytes are those lettre would make of the text.
+    let qp = ContentTransferEncoding::QuotedPrintable;
     let body = MultiPart::alternative()
-        .singlepart(
-            SinglePart::builder()
-                .header(ContentType::TEXT_PLAIN)
-                .header(ContentTransferEncoding::QuotedPrintable)
-                .body(rendered.text),
-        )
-        .singlepart(
-            SinglePart::builder()
-                .header(ContentType::TEXT_HTML)
-                .header(ContentTransferEncoding::QuotedPrintable)
-                .body(rendered.html),
-        );
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(
+            Body::dangerous_pre_encoded(rendered.text_quoted_printable(), qp),
+        ))
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(
+            Body::dangerous_pre_encoded(rendered.html_quoted_printable(), qp),
+        ));
     let mut msg = b
         .multipart(body)
         .map_err(|e| MailError::Build(e.to_string()))?;

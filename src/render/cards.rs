@@ -277,6 +277,8 @@ pub(super) struct Card {
     chars: usize,
     pub html: Option<String>,
     pub text: Option<String>,
+    /// The HTML's whole lines in quoted-printable, once they are first needed.
+    pub html_qp: super::qp::EncodedOnce,
 }
 
 impl Card {
@@ -286,6 +288,7 @@ impl Card {
             chars,
             html,
             text,
+            html_qp: Default::default(),
         }
     }
 }
