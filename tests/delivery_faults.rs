@@ -30,7 +30,26 @@ async fn api_with_day() -> HfApi {
 }
 
 async fn mixed_faults_end_with_every_transient_one_delivered_exactly_once() {
-    let api = api_with_day().await;
+    mixed_faults(false).await;
+}
+
+/// The same faults, from a server that offers PIPELINING: paperboy sends MAIL, RCPT and DATA
+/// in one write, and every outcome is the same.
+async fn mixed_faults_with_pipelining_end_the_same() {
+    mixed_faults(true).await;
+}
+
+async fn mixed_faults(pipelining: bool) {
+    // Every title starts with a dot: the text part has lines that start with one, which the
+    // DATA phase must double (the server takes one away).
+    let mut items = fixture_items("2026-04-10");
+    for item in &mut items {
+        let title = format!(".{}", item["paper"]["title"].as_str().unwrap());
+        item["paper"]["title"] = title.clone().into();
+        item["title"] = title.into();
+    }
+    let api = HfApi::start().await;
+    api.serve_day("2026-04-10", items);
     let kinds = [
         ("ok", None),
         ("t451", Some("451once")),
@@ -47,6 +66,7 @@ async fn mixed_faults_end_with_every_transient_one_delivered_exactly_once() {
             .collect(),
         stall_seconds: Some(2.0),
         refuse_for: Some(1.0),
+        pipelining,
         ..Default::default()
     };
     let smtp = SmtpServer::start(opts.clone());
@@ -86,10 +106,28 @@ async fn mixed_faults_end_with_every_transient_one_delivered_exactly_once() {
             assert_eq!(n, 1, "{who} receives exactly one message");
         }
     }
+    for r in smtp.received() {
+        let msg = r.parsed();
+        let text = msg.body_text(0).unwrap();
+        assert!(
+            text.lines().any(|l| l.starts_with('.') && l.len() > 1),
+            "a title line keeps its leading dot: {text}"
+        );
+    }
     // Each injected fault really happened, once per address (550: once, never retried).
     let mut fired: HashMap<String, usize> = HashMap::new();
     for (_, kind) in smtp.fault_events() {
         *fired.entry(kind).or_default() += 1;
+    }
+    // Pipelined exactly when the server offers it: every transaction then.
+    let pipelined = fired.remove("pipelined").unwrap_or(0);
+    if pipelining {
+        assert!(
+            pipelined >= total,
+            "{pipelined} of at least {total} MAIL commands"
+        );
+    } else {
+        assert_eq!(pipelined, 0, "not offered, not pipelined");
     }
     for (_, kind) in kinds.iter().filter(|(_, k)| k.is_some()) {
         assert_eq!(
@@ -403,6 +441,7 @@ async fn a_relay_outage_charges_no_attempt_and_loses_nothing() {
 
 on_both_backends!(
     mixed_faults_end_with_every_transient_one_delivered_exactly_once,
+    mixed_faults_with_pipelining_end_the_same,
     a_failing_source_is_retried_until_it_recovers_and_no_email_goes_out_before,
     relay_limits_pace_the_sending,
     a_slow_relay_limit_never_lets_claimed_rows_outlive_their_lease,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use secrecy::ExposeSecret;
@@ -20,7 +20,14 @@ pub struct SmtpSender {
     cfg: SmtpConfig,
     hello: ClientId,
     tls: Option<TlsParameters>,
-    conn: Option<AsyncSmtpConnection>,
+    conn: Option<Session>,
+}
+
+/// A connection, logged in, and whether its server takes pipelined commands.
+struct Session {
+    conn: AsyncSmtpConnection,
+    /// The server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write.
+    pipelining: bool,
 }
 
 impl SmtpSender {
@@ -82,7 +89,7 @@ impl SmtpSender {
     }
 
     #[instrument(skip(self), fields(server = %self.server()))]
-    async fn connect(&self) -> Result<AsyncSmtpConnection, MailError> {
+    async fn connect(&self) -> Result<Session, MailError> {
         let mut conn = if self.cfg.security == Security::Tls {
             // Implicit TLS: lettre opens this socket itself (without TCP_NODELAY).
             self.timed(
@@ -124,6 +131,14 @@ impl SmtpSender {
             }
             conn
         };
+        // lettre keeps only the extensions it uses from the greeting: ask again, before
+        // logging in (an EHLO after AUTH may undo the login on some servers).
+        let ehlo = self
+            .timed("EHLO", conn.command(Ehlo::new(self.hello.clone())))
+            .await?;
+        let pipelining = ehlo
+            .message()
+            .any(|line| line.trim().eq_ignore_ascii_case("PIPELINING"));
         if let (Some(user), Some(pass)) = (&self.cfg.username, &self.cfg.password) {
             if !conn.is_encrypted() {
                 return Err(MailError::Session(format!(
@@ -138,30 +153,30 @@ impl SmtpSender {
             )
             .await?;
         }
-        debug!("connected");
-        Ok(conn)
+        debug!(pipelining, "connected");
+        Ok(Session { conn, pipelining })
     }
 
     /// Connects and logs in, then says goodbye: for `paperboy check --smtp`.
     pub async fn check(&mut self) -> Result<(), MailError> {
-        let mut conn = self.connect().await?;
-        let _ = self.timed("QUIT", conn.quit()).await;
+        let mut session = self.connect().await?;
+        let _ = self.timed("QUIT", session.conn.quit()).await;
         Ok(())
     }
 
     /// Sends one message over the kept connection (connecting first if there is none).
     /// Returns the server's reply to the message. After any error the connection is dropped.
     pub async fn send(&mut self, envelope: &Envelope, bytes: &[u8]) -> Result<String, MailError> {
-        let mut conn = match self.conn.take() {
-            Some(c) if !c.has_broken() => c,
+        let mut session = match self.conn.take() {
+            Some(s) if !s.conn.has_broken() => s,
             _ => self.connect().await.map_err(|e| match e {
                 MailError::Transient(m) => MailError::Unavailable(m),
                 other => other,
             })?,
         };
-        match self.transaction(&mut conn, envelope, bytes).await {
+        match self.transaction(&mut session, envelope, bytes).await {
             Ok(resp) => {
-                self.conn = Some(conn);
+                self.conn = Some(session);
                 Ok(format!(
                     "{} {}",
                     resp.code(),
@@ -169,17 +184,18 @@ impl SmtpSender {
                 ))
             }
             Err(e) => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), conn.abort()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), session.conn.abort()).await;
                 Err(e)
             }
         }
     }
 
-    /// MAIL, RCPT, DATA and the message, each under the time-out. A 5xx to MAIL refuses the
-    /// sender (a session error); a 5xx to RCPT or to the message refuses this recipient.
+    /// MAIL, RCPT, DATA and the message, each under the time-out (the three commands in one
+    /// write where the server pipelines). A 5xx to MAIL refuses the sender (a session error);
+    /// a 5xx to RCPT or to the message refuses this recipient.
     async fn transaction(
         &self,
-        conn: &mut AsyncSmtpConnection,
+        session: &mut Session,
         envelope: &Envelope,
         bytes: &[u8],
     ) -> Result<Response, MailError> {
@@ -192,7 +208,14 @@ impl SmtpSender {
         if non_ascii {
             params.push(MailParameter::SmtpUtfEight);
         }
-        if !bytes.is_ascii() {
+        let conn = &mut session.conn;
+        // What DATA sends: the message dot-stuffed, and the end-of-data line. As text (it is
+        // ASCII: both parts are quoted-printable), it goes out in one write.
+        let payload = match std::str::from_utf8(bytes) {
+            Ok(text) if text.is_ascii() => Some(data_payload(text)),
+            _ => None,
+        };
+        if payload.is_none() && !bytes.is_ascii() {
             if !conn.server_info().supports_feature(Extension::EightBitMime) {
                 return Err(MailError::Session(format!(
                     "{}: the message is 8-bit but the server does not offer 8BITMIME",
@@ -205,26 +228,60 @@ impl SmtpSender {
             let server = self.server();
             move |e: lettre::transport::smtp::Error| classify(&server, what, &e)
         };
-        self.step(
-            "MAIL FROM",
-            conn.command(Mail::new(envelope.from().cloned(), params)),
-        )
-        .await?
-        .map_err(|e| match step("MAIL FROM")(e) {
+        let mail_refused = |e| match step("MAIL FROM")(e) {
             MailError::Permanent(m) => MailError::Session(m),
             other => other,
-        })?;
-        for to in envelope.to() {
-            self.step("RCPT TO", conn.command(Rcpt::new(to.clone(), vec![])))
+        };
+        let mail = Mail::new(envelope.from().cloned(), params);
+        if session.pipelining {
+            // One write; then every reply, in order, before judging any (RFC 2920).
+            let mut commands = mail.to_string();
+            for to in envelope.to() {
+                commands.push_str(&Rcpt::new(to.clone(), vec![]).to_string());
+            }
+            commands.push_str(&Data.to_string());
+            let mail_reply = self
+                .step("MAIL FROM", conn.command(PreFormatted(&commands)))
+                .await?;
+            let mut rcpt_replies = Vec::with_capacity(envelope.to().len());
+            for _ in envelope.to() {
+                rcpt_replies.push(self.step("RCPT TO", conn.read_response()).await?);
+            }
+            let data_reply = self.step("DATA", conn.read_response()).await?;
+            let refused = mail_reply.err().map(mail_refused).or_else(|| {
+                rcpt_replies
+                    .into_iter()
+                    .find_map(|r| r.err().map(step("RCPT TO")))
+            });
+            match (refused, data_reply) {
+                (None, Ok(_)) => {}
+                (None, Err(e)) => return Err(step("DATA")(e)),
+                // The server refused the sender or the recipient: it refuses DATA too. One
+                // that accepted it would take whatever comes next as the message: send nothing
+                // more (the connection is dropped).
+                (Some(e), _) => return Err(e),
+            }
+        } else {
+            self.step("MAIL FROM", conn.command(mail))
                 .await?
-                .map_err(step("RCPT TO"))?;
+                .map_err(mail_refused)?;
+            for to in envelope.to() {
+                self.step("RCPT TO", conn.command(Rcpt::new(to.clone(), vec![])))
+                    .await?
+                    .map_err(step("RCPT TO"))?;
+            }
+            self.step("DATA", conn.command(Data))
+                .await?
+                .map_err(step("DATA"))?;
         }
-        self.step("DATA", conn.command(Data))
-            .await?
-            .map_err(step("DATA"))?;
-        self.step("the message", conn.message(bytes))
-            .await?
-            .map_err(step("the message"))
+        let sent = match &payload {
+            Some(p) => {
+                self.step("the message", conn.command(PreFormatted(p)))
+                    .await?
+            }
+            None => self.step("the message", conn.message(bytes)).await?,
+        };
+        sent.map_err(step("the message"))
     }
 
     async fn step<T>(&self, what: &str, fut: impl Future<Output = T>) -> Result<T, MailError> {
@@ -241,9 +298,37 @@ impl SmtpSender {
 
     pub async fn close(&mut self) {
         if let Some(mut c) = self.conn.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), c.quit()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), c.conn.quit()).await;
         }
     }
+}
+
+/// Text sent as it is, through lettre's `command` (which writes it and reads one reply).
+struct PreFormatted<'a>(&'a str);
+
+impl std::fmt::Display for PreFormatted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// `message` (CRLF line breaks) as the DATA phase sends it: a line that starts with "." gets
+/// one more (RFC 5321, 4.5.2), then the end-of-data line. The same bytes as lettre's
+/// `message`, written at once instead of byte by byte.
+fn data_payload(message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + 64);
+    let mut rest = message;
+    if rest.starts_with('.') {
+        out.push('.');
+    }
+    while let Some(i) = rest.find("\r\n.") {
+        out.push_str(&rest[..i + 2]);
+        out.push('.');
+        rest = &rest[i + 2..];
+    }
+    out.push_str(rest);
+    out.push_str("\r\n.\r\n");
+    out
 }
 
 /// 5xx: permanent; 4xx, I/O, TLS, time-outs and anything else: transient.
@@ -262,5 +347,39 @@ fn classify(server: &str, what: &str, e: &lettre::transport::smtp::Error) -> Mai
         MailError::Permanent(msg)
     } else {
         MailError::Transient(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 5321, 4.5.2, line by line: the reference for `data_payload`.
+    fn stuffed(message: &str) -> String {
+        let lines: Vec<String> = message
+            .split("\r\n")
+            .map(|l| match l.strip_prefix('.') {
+                Some(_) => format!(".{l}"),
+                None => l.to_string(),
+            })
+            .collect();
+        lines.join("\r\n") + "\r\n.\r\n"
+    }
+
+    #[test]
+    fn data_doubles_each_leading_dot_and_ends_with_the_end_of_data_line() {
+        for m in [
+            "",
+            ".",
+            "..",
+            ".start\r\nmiddle\r\n.\r\n..two\r\n",
+            "a.b\r\n .c\r\n\r\n.d",
+            "no line break",
+            "bare\n.lf is not a line start\r\n.but this is",
+            "\r\n.\r\n.\r\n",
+        ] {
+            assert_eq!(data_payload(m), stuffed(m), "{m:?}");
+        }
+        assert_eq!(data_payload(".a\r\n.b"), "..a\r\n..b\r\n.\r\n");
     }
 }

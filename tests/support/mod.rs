@@ -337,6 +337,8 @@ pub struct SmtpOptions {
     pub refuse_for: Option<f64>,
     /// Wait this long after storing each message before answering 250.
     pub delay_ms: Option<u64>,
+    /// Offer PIPELINING.
+    pub pipelining: bool,
 }
 
 pub struct SmtpServer {
@@ -381,6 +383,9 @@ impl SmtpServer {
         }
         if let Some(ms) = opts.delay_ms {
             cmd.args(["--delay-ms", &ms.to_string()]);
+        }
+        if opts.pipelining {
+            cmd.arg("--pipelining");
         }
         let mut child = cmd
             .stdout(Stdio::piped())

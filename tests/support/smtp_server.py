@@ -22,6 +22,10 @@ Fault injection (for client retry/crash tests); SUBSTR matches RCPT TO:
   {"addr": ..., "kind": ...} to MAILDIR/events.jsonl (flushed at once).
   --refuse-for SECONDS  bind (port is reserved and printed in READY) but do not
                         listen for SECONDS: connects get ECONNREFUSED meanwhile.
+  --pipelining          offer PIPELINING (RFC 2920) in the EHLO reply.  With or
+                        without it, a MAIL FROM whose RCPT TO arrived with it
+                        (the client pipelined) appends {"addr": SENDER,
+                        "kind": "pipelined"} to MAILDIR/events.jsonl.
   --delay-ms N          slow sink: after storing an accepted message, wait N ms
                         (other connections proceed) before replying 250.  Like
                         a real MTA, the message is committed BEFORE the reply,
@@ -82,6 +86,8 @@ def parse_args():
                    help="silence before closing for stall-once (default 5)")
     p.add_argument("--refuse-for", type=float, default=0.0, metavar="SECONDS",
                    help="after READY, refuse connections for SECONDS")
+    p.add_argument("--pipelining", action="store_true",
+                   help="offer PIPELINING in the EHLO reply")
     p.add_argument("--delay-ms", type=int, default=0, metavar="N",
                    help="wait N ms after storing a message before replying 250")
     a = p.parse_args()
@@ -122,7 +128,8 @@ async def hang_up(server, reply=None):
 
 class Handler:
     def __init__(self, maildir, rejects, implicit_tls, auth,
-                 faults=(), stall_seconds=5.0, delay_ms=0):
+                 faults=(), stall_seconds=5.0, delay_ms=0, pipelining=False):
+        self.pipelining = pipelining
         self.faults = faults
         self.stall_seconds = stall_seconds
         self.delay_ms = delay_ms
@@ -152,7 +159,19 @@ class Handler:
         session.host_name = hostname  # required when this hook exists
         if not self.auth:  # don't advertise AUTH when none is configured
             responses = [r for r in responses if not r.startswith("250-AUTH")]
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # aiosmtpd reads a command at a time: what the client sent with this one (pipelined)
+        # is still in the reader's buffer.
+        pending = bytes(getattr(server._reader, "_buffer", b""))
+        if b"RCPT TO" in pending.upper():
+            self.fire("pipelined", address)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         for sub, code in self.rejects:
@@ -220,7 +239,7 @@ async def main():
         ctx.load_cert_chain(a.tls_cert, a.tls_key)
     auth = a.auth_user is not None
     handler = Handler(a.maildir, a.rejects, a.implicit_tls, auth,
-                      a.faults, a.stall_seconds, a.delay_ms)
+                      a.faults, a.stall_seconds, a.delay_ms, a.pipelining)
     kwargs = dict(
         data_size_limit=10 * 1024 * 1024,
         enable_SMTPUTF8=True,
