@@ -107,6 +107,7 @@ pub struct Renderer {
     /// What the frames get in a card's place, followed by the card's number and U+0001:
     /// random, so that nothing else a template writes is taken for a card.
     marker: String,
+    marker_finder: memchr::memmem::Finder<'static>,
 }
 
 /// How the HTML or text template shows papers.
@@ -192,6 +193,7 @@ impl Renderer {
             }
             registry.register_template(name, template);
         }
+        let marker = format!("\u{1}card-{}:", uuid::Uuid::new_v4().simple());
         Ok(Self {
             html,
             text,
@@ -204,7 +206,8 @@ impl Renderer {
                 .map(|(name, t)| (name.clone(), Scorer::terms_of(t)))
                 .collect(),
             cards: Mutex::new(CardCache::default()),
-            marker: format!("\u{1}card-{}:", uuid::Uuid::new_v4().simple()),
+            marker_finder: memchr::memmem::Finder::new(marker.as_bytes()).into_owned(),
+            marker,
         })
     }
 
@@ -341,13 +344,13 @@ impl Renderer {
         cards: &[&Arc<Card>],
         part: impl Fn(&Card) -> Option<&str>,
     ) -> Result<Spliced, String> {
-        if cards.is_empty() || !out.contains(self.marker.as_str()) {
+        if cards.is_empty() {
             return Ok((out.to_string(), Vec::new()));
         }
         let mut joined = String::with_capacity(out.len() + cards.len() * 1024);
         let mut placed = Vec::with_capacity(cards.len());
         let mut rest = out;
-        while let Some(at) = rest.find(self.marker.as_str()) {
+        while let Some(at) = self.marker_finder.find(rest.as_bytes()) {
             joined.push_str(&rest[..at]);
             let after = &rest[at + self.marker.len()..];
             let card = after

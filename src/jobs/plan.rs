@@ -191,14 +191,24 @@ async fn plan_locked(
     let mut chosen = 0;
     let mut inserted = 0;
     if record {
+        // A chunk is written while the next is chosen (one write at a time, in order).
         let mut chunk = Vec::with_capacity(PLAN_CHUNK);
+        let mut writing: Option<tokio::task::JoinHandle<Result<u64, crate::store::StoreError>>> =
+            None;
         for s in unplanned {
             chunk.push(choose(s));
             if chunk.len() == PLAN_CHUNK {
-                inserted += store.plan(date, &chunk).await?;
-                chosen += chunk.len();
-                chunk.clear();
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(PLAN_CHUNK));
+                if let Some(w) = writing.take() {
+                    inserted += w.await.context("writing the plan")??;
+                }
+                chosen += full.len();
+                let store = store.clone();
+                writing = Some(tokio::spawn(async move { store.plan(date, &full).await }));
             }
+        }
+        if let Some(w) = writing.take() {
+            inserted += w.await.context("writing the plan")??;
         }
         inserted += store.plan(date, &chunk).await?;
         chosen += chunk.len();

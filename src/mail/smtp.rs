@@ -317,16 +317,16 @@ impl std::fmt::Display for PreFormatted<'_> {
 /// `message`, written at once instead of byte by byte.
 fn data_payload(message: &str) -> String {
     let mut out = String::with_capacity(message.len() + 64);
-    let mut rest = message;
-    if rest.starts_with('.') {
+    if message.starts_with('.') {
         out.push('.');
     }
-    while let Some(i) = rest.find("\r\n.") {
-        out.push_str(&rest[..i + 2]);
+    let mut from = 0;
+    for i in memchr::memmem::find_iter(message.as_bytes(), b"\r\n.") {
+        out.push_str(&message[from..i + 2]);
         out.push('.');
-        rest = &rest[i + 2..];
+        from = i + 2;
     }
-    out.push_str(rest);
+    out.push_str(&message[from..]);
     out.push_str("\r\n.\r\n");
     out
 }
