@@ -280,22 +280,15 @@ impl Renderer {
         };
         // The templates get a marker in each card's place, and the cards are copied in after:
         // cheaper than passing them through the templates' JSON, and it tells where each is.
-        let markers: Vec<Vec<String>> = if cards.is_empty() {
-            Vec::new()
-        } else {
-            let mut n = 0;
-            cards
-                .iter()
-                .map(|g| {
-                    g.iter()
-                        .map(|_| {
-                            n += 1;
-                            format!("{}{}\u{1}", self.marker, n - 1)
-                        })
-                        .collect()
-                })
-                .collect()
-        };
+        let mut number = 0..;
+        let markers: Vec<Vec<String>> = (cards.iter())
+            .map(|g| {
+                (g.iter())
+                    .zip(&mut number)
+                    .map(|(_, n)| format!("{}{n}\u{1}", self.marker))
+                    .collect()
+            })
+            .collect();
         let flat: Vec<&Arc<Card>> = cards.iter().flatten().collect();
         let marker = |gi: usize, pi: usize| markers.get(gi)?.get(pi).map(String::as_str);
         let html_view = email.view(self.html_frame.reads_papers.then_some(&fields[..]), marker);
@@ -303,13 +296,9 @@ impl Renderer {
             .html
             .render(HTML_TEMPLATE, &html_view)
             .map_err(fail(subscriber, HTML_TEMPLATE))?;
-        let (html, html_cards) =
-            self.splice(&html, &flat, |c| c.html.as_deref())
-                .map_err(|message| RenderError::Render {
-                    name: HTML_TEMPLATE,
-                    subscriber: subscriber.email.to_string(),
-                    message,
-                })?;
+        let (html, html_cards) = self
+            .splice(&html, &flat, |c| c.html.as_deref())
+            .map_err(fail(subscriber, HTML_TEMPLATE))?;
         let text_view = email.view(self.text_frame.reads_papers.then_some(&fields[..]), marker);
         let text = self
             .text
@@ -317,11 +306,7 @@ impl Renderer {
             .map_err(fail(subscriber, TEXT_TEMPLATE))?;
         let (text, _) = self
             .splice(&text, &flat, |c| c.text.as_deref())
-            .map_err(|message| RenderError::Render {
-                name: TEXT_TEMPLATE,
-                subscriber: subscriber.email.to_string(),
-                message,
-            })?;
+            .map_err(fail(subscriber, TEXT_TEMPLATE))?;
         let subject_fields = self.subject_reads_papers.then_some(&fields[..]);
         let subject_view = email.view(subject_fields, |_, _| None);
         let subject = self
@@ -477,10 +462,10 @@ impl Renderer {
 }
 
 /// An error rendering template `name` for `subscriber`.
-fn fail(
+fn fail<E: std::fmt::Display>(
     subscriber: &Subscriber,
     name: &'static str,
-) -> impl FnOnce(handlebars::RenderError) -> RenderError {
+) -> impl FnOnce(E) -> RenderError {
     let who = subscriber.email.to_string();
     move |e| RenderError::Render {
         name,

@@ -211,11 +211,12 @@ impl SmtpSender {
         let conn = &mut session.conn;
         // What DATA sends: the message dot-stuffed, and the end-of-data line. As text (it is
         // ASCII: both parts are quoted-printable), it goes out in one write.
-        let payload = match std::str::from_utf8(bytes) {
-            Ok(text) if text.is_ascii() => Some(data_payload(text)),
-            _ => None,
+        let payload = if bytes.is_ascii() {
+            std::str::from_utf8(bytes).ok().map(data_payload)
+        } else {
+            None
         };
-        if payload.is_none() && !bytes.is_ascii() {
+        if payload.is_none() {
             if !conn.server_info().supports_feature(Extension::EightBitMime) {
                 return Err(MailError::Session(format!(
                     "{}: the message is 8-bit but the server does not offer 8BITMIME",
