@@ -314,6 +314,7 @@ impl Daemon {
             horizon: Some(Duration::from_secs(60)),
             stop: self.stop.clone(),
             hard_stop: self.hard_stop.clone(),
+            planning: None,
         }
     }
 

@@ -680,6 +680,38 @@ async fn papers_that_arrive_late_come_in_the_next_digest_once() {
     assert_eq!(unique.len(), everything.len(), "no paper ever twice");
 }
 
+/// A plan of several chunks of rows: the first rows go out while the rest are still being
+/// planned, and each subscriber still gets exactly one email.
+async fn sending_starts_while_a_long_plan_is_still_being_written() {
+    let api = HfApi::start().await;
+    api.serve_day("2026-04-10", fixture_items("2026-04-10"));
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let section = smtp_section(&smtp, &SmtpOptions::default());
+    // Ten chunks of a thousand rows; one subscriber in a hundred gets an email, the others
+    // follow a topic nothing matches (their rows are written, skipped).
+    let subs: String = (0..10_000)
+        .map(|i| {
+            let topic = if i % 100 == 0 { "agents" } else { "nothing" };
+            format!("[[subscribers]]\nemail = \"r{i}@example.org\"\ntopics = [\"{topic}\"]\n")
+        })
+        .collect();
+    let pb = Paperboy::new(&base_config(&api, &section, &subs));
+
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = smtp.per_recipient();
+    assert_eq!(got.len(), 100, "{got:?}");
+    assert!(got.values().all(|&n| n == 1), "{got:?}");
+    let line = |what: &str| out.stderr.lines().position(|l| l.contains(what));
+    let planned = line(" planned ").expect("a 'planned' line");
+    let first_sent = line(" sent ").expect("a 'sent' line");
+    assert!(
+        first_sent < planned,
+        "the first email went out only after the whole plan was written:\n{}",
+        out.stderr
+    );
+}
+
 on_both_backends!(
     each_subscriber_receives_one_valid_email_with_exactly_its_papers,
     a_second_send_sends_nothing_and_papers_are_never_sent_twice,
@@ -687,4 +719,5 @@ on_both_backends!(
     one_recipient_refused_is_recorded_failed_and_the_others_are_sent,
     a_dry_run_writes_the_outbox_and_records_nothing,
     papers_that_arrive_late_come_in_the_next_digest_once,
+    sending_starts_while_a_long_plan_is_still_being_written,
 );

@@ -90,6 +90,9 @@ pub struct DeliverOptions {
     pub stop: CancellationToken,
     /// Cancelled: abandon the message in flight, handing its row back untouched.
     pub hard_stop: CancellationToken,
+    /// A plan is still writing rows for this pass: until this is cancelled, running out of
+    /// due rows does not end the pass.
+    pub planning: Option<CancellationToken>,
 }
 
 /// The recorder writes outcomes in groups of at least this many, waiting up to GROUP_WAIT
@@ -292,7 +295,8 @@ async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
         };
         let batch = sh.store.claim_batch(sh.cfg.delivery.lease, room).await?;
         if batch.is_empty() {
-            let wait = if sh.progress.in_flight.load(Ordering::SeqCst) > 0 {
+            let planning = (sh.opts.planning.as_ref()).is_some_and(|p| !p.is_cancelled());
+            let wait = if planning || sh.progress.in_flight.load(Ordering::SeqCst) > 0 {
                 Duration::from_millis(20)
             } else {
                 match sh.store.next_wakeup().await? {

@@ -43,6 +43,9 @@ impl PlanOutcome {
 /// The stored list of a date is what its first plan saw: a paper that joins the list after
 /// that counts as late, and the next plans offer it to everyone who has not had it. Plans
 /// after the first (a second tick, a restart) write no list, so nothing late is hidden.
+///
+/// `first_write` is told when the first chunk of rows is committed while more are to come, so
+/// that sending can start while the rest is planned.
 pub async fn plan(
     cfg: &Config,
     store: &Store,
@@ -50,6 +53,7 @@ pub async fn plan(
     date: NaiveDate,
     record: bool,
     final_try: bool,
+    first_write: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> anyhow::Result<PlanOutcome> {
     let papers = source.fetch_day(date).await?;
     let quiet_if_empty = final_try || !cfg.schedule_policy.is_workday(date);
@@ -86,7 +90,7 @@ pub async fn plan(
     // From here to the insert, what is stored decides what is planned: other instances on the
     // same database wait (they then find this date planned and these papers sent).
     let lock = store.lock_planning().await?;
-    let result = plan_locked(cfg, store, date, record, papers, late_lists).await;
+    let result = plan_locked(cfg, store, date, record, papers, late_lists, first_write).await;
     lock.release().await;
     result
 }
@@ -98,6 +102,7 @@ async fn plan_locked(
     record: bool,
     papers: Vec<Paper>,
     late_lists: Vec<(NaiveDate, Vec<Paper>)>,
+    mut first_write: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> anyhow::Result<PlanOutcome> {
     let mut late: Vec<Paper> = Vec::new();
     let mut seen: HashSet<ArxivId> = papers.iter().map(|p| p.id.clone()).collect();
@@ -201,6 +206,10 @@ async fn plan_locked(
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(PLAN_CHUNK));
                 if let Some(w) = writing.take() {
                     inserted += w.await.context("writing the plan")??;
+                    // Rows are committed: they can be sent while the rest is planned.
+                    if let Some(tx) = first_write.take() {
+                        let _ = tx.send(());
+                    }
                 }
                 chosen += full.len();
                 let store = store.clone();

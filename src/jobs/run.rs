@@ -16,6 +16,7 @@ use crate::mail::{Mailer, UnsubscribeLinks, build_message};
 use crate::render::Renderer;
 use crate::source::{FetchError, HfSource};
 use crate::store::{DeliveryStatus, RunRecord, Store};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Default)]
 pub struct RunOptions {
@@ -172,10 +173,56 @@ async fn run_inner(
     date: NaiveDate,
     opts: &RunOptions,
 ) -> anyhow::Result<RunOutcome> {
-    let renderer = Renderer::new(&cfg.digest, &cfg.topics)?;
+    let renderer = Arc::new(Renderer::new(&cfg.digest, &cfg.topics)?);
     let early = !opts.final_try && cfg.schedule_policy.is_workday(date);
-    let planned = plan(cfg, store, source, date, !opts.dry_run, opts.final_try).await?;
+    // Once the plan has committed its first rows, they are sent while it writes the rest: the
+    // pass does not end before the plan does.
+    let planning = CancellationToken::new();
+    let (first_write, written) = tokio::sync::oneshot::channel();
+    let record = !opts.dry_run;
+    let planned = plan(
+        cfg,
+        store,
+        source,
+        date,
+        record,
+        opts.final_try,
+        Some(first_write),
+    );
+    tokio::pin!(planned);
+    let mut delivering = None;
+    let planned = tokio::select! {
+        r = &mut planned => r,
+        Ok(()) = written => {
+            let opts = DeliverOptions {
+                planning: Some(planning.clone()),
+                // A plan that fails stops the pass (what it committed waits for the next).
+                stop: opts.deliver.stop.child_token(),
+                ..opts.deliver.clone()
+            };
+            let stop = opts.stop.clone();
+            let pass = deliver(cfg.clone(), store.clone(), renderer.clone(), opts);
+            delivering = Some((tokio::spawn(pass), stop));
+            planned.await
+        }
+    };
+    planning.cancel();
+    let planned = match (planned, delivering.take()) {
+        (Ok(p), d) => {
+            delivering = d;
+            p
+        }
+        (Err(e), None) => return Err(e),
+        (Err(e), Some((pass, stop))) => {
+            stop.cancel();
+            if let Err(d) = pass.await.map_err(anyhow::Error::from).and_then(|r| r) {
+                tracing::warn!(error = %format!("{d:#}"), "the delivery pass stopped with the failed plan");
+            }
+            return Err(e);
+        }
+    };
     if planned.papers.is_empty() && early {
+        // (Nothing was planned, so no pass was started: `delivering` is None.)
         return Ok(RunOutcome::NotYet(format!(
             "the list of {date} is still empty"
         )));
@@ -229,13 +276,10 @@ async fn run_inner(
         );
         return Ok(RunOutcome::Done(report));
     }
-    report.sent_now = deliver(
-        cfg.clone(),
-        store.clone(),
-        Arc::new(renderer),
-        opts.deliver.clone(),
-    )
-    .await?;
+    report.sent_now = match delivering {
+        Some((pass, _)) => pass.await.context("the delivery pass died")??,
+        None => deliver(cfg.clone(), store.clone(), renderer, opts.deliver.clone()).await?,
+    };
     report.fill_counts(&store.counts(date).await?);
     info!(
         digest_date = %date,
