@@ -2,7 +2,8 @@
 //! (tests/fixtures/hf/2026-04-10.json), under three topics that highlight words:
 //! - with a fresh Renderer, nothing rendered yet (its cost of loading the templates left out);
 //! - with a Renderer that has already rendered the same papers under the same topics for
-//!   someone else, as every email of a run but the first few does.
+//!   someone else, as every email of a run but the first few does;
+//! - that email's HTML and text put in quoted-printable, its cards' lines already encoded.
 //!
 //! Run: `cargo bench --bench render` (figures in BENCHMARKS.md).
 
@@ -70,6 +71,12 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     g.bench_function("one email of 30 papers, cards already rendered", |b| {
         b.iter(|| warm.render(sub, date, &digest, &by_id, links.visible()))
+    });
+    let email = warm
+        .render(sub, date, &digest, &by_id, links.visible())
+        .unwrap();
+    g.bench_function("its HTML and text in quoted-printable", |b| {
+        b.iter(|| (email.html_quoted_printable(), email.text_quoted_printable()))
     });
     g.bench_function("loading the templates (Renderer::new)", |b| b.iter(fresh));
     g.finish();
