@@ -103,6 +103,9 @@ const GROUP_WAIT: Duration = Duration::from_millis(10);
 /// Rows claimed per query: one claim (a write) serves this many messages.
 const CLAIM_BATCH: usize = 64;
 
+/// How often the feeder looks for rows whose lease ran out while its claims come back full.
+const EXPIRED_EVERY: Duration = Duration::from_secs(1);
+
 struct Shared {
     opts: DeliverOptions,
     cfg: Arc<Config>,
@@ -284,6 +287,9 @@ async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
     // Claim when the queue is half empty: claims of a row or two each (a write and a commit
     // apiece) would cost more than the sends they feed.
     let low_water = (jobs.max_capacity() / 2).clamp(1, CLAIM_BATCH);
+    // Leases run out after minutes: while claims come back full, looking for expired ones
+    // once a second is enough (a query saved on most claims); after a short one, every time.
+    let mut expired_checked: Option<Instant> = None;
     while !sh.stopping() {
         // Claim only what the queue can take now, so that claimed rows do not wait long.
         let room = tokio::select! {
@@ -293,7 +299,16 @@ async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
             }
             _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
         };
-        let batch = sh.store.claim_batch(sh.cfg.delivery.lease, room).await?;
+        let expired = expired_checked.is_none_or(|at| at.elapsed() >= EXPIRED_EVERY);
+        let batch = (sh.store)
+            .claim_batch(sh.cfg.delivery.lease, room, expired)
+            .await?;
+        if expired {
+            expired_checked = Some(Instant::now());
+        }
+        if batch.len() < room {
+            expired_checked = None;
+        }
         if batch.is_empty() {
             let planning = (sh.opts.planning.as_ref()).is_some_and(|p| !p.is_cancelled());
             let wait = if planning || sh.progress.in_flight.load(Ordering::SeqCst) > 0 {

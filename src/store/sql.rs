@@ -246,13 +246,14 @@ impl Store {
         }
     }
 
-    /// Claims up to `max` due deliveries of any date: first rows in flight whose lease expired
-    /// (their sender died), then pending rows whose time has come, oldest due first. Each
-    /// claim holds for `lease` and carries a fresh token.
+    /// Claims up to `max` due deliveries of any date: first (with `expired`) rows in flight
+    /// whose lease expired (their sender died), then pending rows whose time has come, oldest
+    /// due first. Each claim holds for `lease` and carries a fresh token.
     pub async fn claim_batch(
         &self,
         lease: Duration,
         max: usize,
+        expired: bool,
     ) -> Result<Vec<Delivery>, StoreError> {
         let now = Utc::now();
         let expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1));
@@ -274,7 +275,7 @@ impl Store {
                   WHERE id IN (SELECT id FROM picked) {CLAIM_COLUMNS}"
             )
         };
-        let expired = claim(
+        let expired_sql = claim(
             "SELECT id FROM deliveries WHERE status = 'sending' AND lease_expires_at < $3
               ORDER BY id",
         );
@@ -285,7 +286,12 @@ impl Store {
         let mut out = Vec::new();
         let mut unreadable = Vec::new();
         let _turn = self.write_turn().await;
-        for sql in [expired, due] {
+        let picks = if expired {
+            vec![expired_sql, due]
+        } else {
+            vec![due]
+        };
+        for sql in picks {
             let left = max.saturating_sub(out.len());
             if left == 0 {
                 break;

@@ -1,7 +1,7 @@
--- Claiming rows whose sender died looks for status = 'sending' AND lease_expires_at < now:
--- an index of in-flight rows by lease reads only those whose lease has run out. (PostgreSQL
--- needs it most: there each claim leaves a dead 'sending' entry in deliveries_due.)
-CREATE INDEX deliveries_leases ON deliveries (lease_expires_at) WHERE status = 'sending';
+-- PostgreSQL's 0007 also adds an index of in-flight rows by lease (deliveries_leases): there
+-- each claim leaves a dead 'sending' entry in deliveries_due. SQLite updates rows in place,
+-- so deliveries_due holds only the rows in flight, and its planner keeps to that index for
+-- the look-up anyway: the extra index would only cost a write per claim and per outcome.
 
 -- delivery_papers rows are written only in the transaction that inserts their delivery, with
 -- the ids it returned, and nothing deletes deliveries: the foreign key checked what cannot
