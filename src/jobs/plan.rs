@@ -44,8 +44,8 @@ impl PlanOutcome {
 /// that counts as late, and the next plans offer it to everyone who has not had it. Plans
 /// after the first (a second tick, a restart) write no list, so nothing late is hidden.
 ///
-/// `first_write` is told when the first chunk of rows is committed while more are to come, so
-/// that sending can start while the rest is planned.
+/// `first_write` is told once the first full chunk of rows is committed, so that sending can
+/// start while the rest is planned.
 pub async fn plan(
     cfg: &Config,
     store: &Store,
@@ -206,14 +206,19 @@ async fn plan_locked(
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(PLAN_CHUNK));
                 if let Some(w) = writing.take() {
                     inserted += w.await.context("writing the plan")??;
-                    // Rows are committed: they can be sent while the rest is planned.
-                    if let Some(tx) = first_write.take() {
-                        let _ = tx.send(());
-                    }
                 }
                 chosen += full.len();
                 let store = store.clone();
-                writing = Some(tokio::spawn(async move { store.plan(date, &full).await }));
+                // Once the first chunk is committed, its rows can be sent while the rest is
+                // planned.
+                let first = first_write.take();
+                writing = Some(tokio::spawn(async move {
+                    let written = store.plan(date, &full).await;
+                    if let (Ok(_), Some(tx)) = (&written, first) {
+                        let _ = tx.send(());
+                    }
+                    written
+                }));
             }
         }
         if let Some(w) = writing.take() {

@@ -176,8 +176,9 @@ async fn run_inner(
     let renderer = Arc::new(Renderer::new(&cfg.digest, &cfg.topics)?);
     let early = !opts.final_try && cfg.schedule_policy.is_workday(date);
     // Once the plan has committed its first rows, they are sent while it writes the rest: the
-    // pass does not end before the plan does.
+    // pass does not end before the plan does (the token is cancelled however this ends).
     let planning = CancellationToken::new();
+    let _planning_over = planning.clone().drop_guard();
     let (first_write, written) = tokio::sync::oneshot::channel();
     let record = !opts.dry_run;
     let planned = plan(
@@ -190,7 +191,10 @@ async fn run_inner(
         Some(first_write),
     );
     tokio::pin!(planned);
-    let mut delivering = None;
+    // A pass started early belongs to this run: dropped with it (the run aborted), it is
+    // aborted too, never left running on its own.
+    let mut early_pass = tokio::task::JoinSet::new();
+    let mut early_stop = None;
     let planned = tokio::select! {
         r = &mut planned => r,
         Ok(()) = written => {
@@ -200,29 +204,31 @@ async fn run_inner(
                 stop: opts.deliver.stop.child_token(),
                 ..opts.deliver.clone()
             };
-            let stop = opts.stop.clone();
-            let pass = deliver(cfg.clone(), store.clone(), renderer.clone(), opts);
-            delivering = Some((tokio::spawn(pass), stop));
+            early_stop = Some(opts.stop.clone());
+            early_pass.spawn(deliver(cfg.clone(), store.clone(), renderer.clone(), opts));
             planned.await
         }
     };
     planning.cancel();
-    let planned = match (planned, delivering.take()) {
-        (Ok(p), d) => {
-            delivering = d;
-            p
-        }
-        (Err(e), None) => return Err(e),
-        (Err(e), Some((pass, stop))) => {
-            stop.cancel();
-            if let Err(d) = pass.await.map_err(anyhow::Error::from).and_then(|r| r) {
+    let planned = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(stop) = early_stop {
+                stop.cancel();
+            }
+            if let Some(Err(d)) = (early_pass.join_next().await)
+                .map(|r| r.map_err(anyhow::Error::from).and_then(|r| r))
+            {
                 tracing::warn!(error = %format!("{d:#}"), "the delivery pass stopped with the failed plan");
             }
             return Err(e);
         }
     };
     if planned.papers.is_empty() && early {
-        // (Nothing was planned, so no pass was started: `delivering` is None.)
+        // Only late papers were planned, if anything: a pass they started finishes first.
+        if let Some(r) = early_pass.join_next().await {
+            r.context("the delivery pass died")??;
+        }
         return Ok(RunOutcome::NotYet(format!(
             "the list of {date} is still empty"
         )));
@@ -276,8 +282,8 @@ async fn run_inner(
         );
         return Ok(RunOutcome::Done(report));
     }
-    report.sent_now = match delivering {
-        Some((pass, _)) => pass.await.context("the delivery pass died")??,
+    report.sent_now = match early_pass.join_next().await {
+        Some(r) => r.context("the delivery pass died")??,
         None => deliver(cfg.clone(), store.clone(), renderer, opts.deliver.clone()).await?,
     };
     report.fill_counts(&store.counts(date).await?);
