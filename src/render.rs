@@ -14,7 +14,7 @@ use handlebars::template::Template;
 use handlebars::{Handlebars, handlebars_helper};
 use serde::Serialize;
 
-use cards::{Card, CardCache};
+use cards::{Card, CardCache, CardLoop};
 
 use crate::config::{DigestConfig, TextChoice};
 use crate::digest::Digest;
@@ -98,6 +98,10 @@ pub struct Renderer {
     text: Handlebars<'static>,
     html_frame: Frame,
     text_frame: Frame,
+    /// The text around the card in the HTML and text templates' loops over the papers that
+    /// hold only the card: those loops write the group's cards joined beforehand.
+    html_loop: Option<CardLoop>,
+    text_loop: Option<CardLoop>,
     /// Whether the subject template may read papers' fields.
     subject_reads_papers: bool,
     opts: DigestConfig,
@@ -148,6 +152,7 @@ impl Renderer {
             reads_papers: true,
         };
         let mut text_frame = html_frame;
+        let (mut html_loop, mut text_loop) = (None, None);
         let mut subject_reads_papers = true;
         for (name, builtin) in BUILTIN {
             let (source, origin) = match &opts.templates_dir {
@@ -176,9 +181,9 @@ impl Renderer {
             };
             let mut template = Template::compile_with_name(&source, name.to_string())
                 .map_err(|e| fail(e.to_string()))?;
-            let (frame, card_name) = match name {
-                HTML_TEMPLATE => (&mut html_frame, HTML_CARD),
-                TEXT_TEMPLATE => (&mut text_frame, TEXT_CARD),
+            let (frame, card_loop, card_name) = match name {
+                HTML_TEMPLATE => (&mut html_frame, &mut html_loop, HTML_CARD),
+                TEXT_TEMPLATE => (&mut text_frame, &mut text_loop, TEXT_CARD),
                 _ => {
                     subject_reads_papers = cards::reads_papers(&template);
                     registry.register_template(name, template);
@@ -187,6 +192,7 @@ impl Renderer {
             };
             let split = cards::split(&mut template, card_name).map_err(fail)?;
             frame.reads_papers = split.reads_papers;
+            *card_loop = split.card_loop;
             if let Some(card) = split.card {
                 frame.cards = true;
                 registry.register_template(card_name, card);
@@ -199,6 +205,8 @@ impl Renderer {
             text,
             html_frame,
             text_frame,
+            html_loop,
+            text_loop,
             subject_reads_papers,
             opts: opts.clone(),
             terms: topics
@@ -291,7 +299,8 @@ impl Renderer {
             .collect();
         let flat: Vec<&Arc<Card>> = cards.iter().flatten().collect();
         let marker = |gi: usize, pi: usize| markers.get(gi)?.get(pi).map(String::as_str);
-        let html_view = email.view(self.html_frame.reads_papers.then_some(&fields[..]), marker);
+        let html_fields = self.html_frame.reads_papers.then_some(&fields[..]);
+        let html_view = email.view(html_fields, marker, self.html_loop.as_ref());
         let html = self
             .html
             .render(HTML_TEMPLATE, &html_view)
@@ -299,7 +308,8 @@ impl Renderer {
         let (html, html_cards) = self
             .splice(&html, &flat, |c| c.html.as_deref())
             .map_err(fail(subscriber, HTML_TEMPLATE))?;
-        let text_view = email.view(self.text_frame.reads_papers.then_some(&fields[..]), marker);
+        let text_fields = self.text_frame.reads_papers.then_some(&fields[..]);
+        let text_view = email.view(text_fields, marker, self.text_loop.as_ref());
         let text = self
             .text
             .render(TEXT_TEMPLATE, &text_view)
@@ -308,7 +318,7 @@ impl Renderer {
             .splice(&text, &flat, |c| c.text.as_deref())
             .map_err(fail(subscriber, TEXT_TEMPLATE))?;
         let subject_fields = self.subject_reads_papers.then_some(&fields[..]);
-        let subject_view = email.view(subject_fields, |_, _| None);
+        let subject_view = email.view(subject_fields, |_, _| None, None);
         let subject = self
             .text
             .render(SUBJECT_TEMPLATE, &subject_view)
@@ -624,11 +634,13 @@ impl<'a> Email<'a> {
     }
 
     /// What a template sees: each paper as its fields (`fields`, by group and paper), its
-    /// card (`card` of group and paper), or both.
+    /// card (`card` of group and paper), or both; with `card_loop`, each group's cards
+    /// joined, each between its text.
     fn view<'v>(
         &'v self,
         fields: Option<&'v [Vec<PaperView>]>,
         card: impl Fn(usize, usize) -> Option<&'v str>,
+        card_loop: Option<&CardLoop>,
     ) -> DigestView<'v> {
         DigestView {
             preheader: &self.preheader,
@@ -646,6 +658,15 @@ impl<'a> Email<'a> {
                 .enumerate()
                 .map(|(gi, g)| GroupView {
                     topic: g.topic,
+                    cards: card_loop.map(|l| {
+                        let mut joined = String::new();
+                        for pi in 0..g.papers.len() {
+                            joined.push_str(&l.before);
+                            joined.push_str(card(gi, pi).unwrap_or_default());
+                            joined.push_str(&l.after);
+                        }
+                        joined
+                    }),
                     papers: (0..g.papers.len())
                         .map(|pi| PaperEntry {
                             fields: fields.map(|f| &f[gi][pi]),
@@ -685,6 +706,9 @@ struct DigestView<'a> {
 #[derive(Serialize)]
 struct GroupView<'a> {
     topic: &'a str,
+    /// The group's cards joined, for a loop over the papers that holds only the card.
+    #[serde(rename = "__paperboy_cards", skip_serializing_if = "Option::is_none")]
+    cards: Option<String>,
     papers: Vec<PaperEntry<'a>>,
 }
 
@@ -957,6 +981,8 @@ mod tests {
         for frame in [r.html_frame, r.text_frame] {
             assert!(frame.cards && !frame.reads_papers, "{frame:?}");
         }
+        // Their loops over the papers hold only the card: each group's cards come joined.
+        assert!(r.html_loop.is_some() && r.text_loop.is_some());
         assert!(!r.subject_reads_papers);
         let body = std::fs::read(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/2026-04-10.json"),

@@ -35,6 +35,18 @@ const CARD_BLOCK: &str = "card";
 /// rendered beforehand, written as is.
 const CARD_SLOT: &str = "{{{card}}}";
 
+/// What takes the place of a loop over a group's papers that holds nothing but the card
+/// block and text: the group's cards, each between that text, joined beforehand (one
+/// expression instead of a loop step per paper). The field is `GroupView::cards`.
+const CARD_LOOP_SLOT: &str = "{{{__paperboy_cards}}}";
+
+/// The text around the card in a loop `{{#each papers}}…{{/each}}` that holds only the card.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct CardLoop {
+    pub before: String,
+    pub after: String,
+}
+
 /// What loading a template found in it.
 #[derive(Debug)]
 pub(super) struct Split {
@@ -42,6 +54,8 @@ pub(super) struct Split {
     pub card: Option<Template>,
     /// Whether the template may read papers' fields outside the card block.
     pub reads_papers: bool,
+    /// The loops over the papers that were only the card, now [`CARD_LOOP_SLOT`]s.
+    pub card_loop: Option<CardLoop>,
 }
 
 /// Takes the card block out of `t`, leaving the slot in its place. A template may hold the
@@ -61,7 +75,70 @@ pub(super) fn split(t: &mut Template, card_name: &str) -> Result<Split, String> 
         }
         c.name = Some(card_name.to_string());
     }
-    Ok(Split { card, reads_papers })
+    let mut card_loop = None;
+    if card.is_some() {
+        join_card_loops(&mut t.elements, &mut card_loop)?;
+    }
+    Ok(Split {
+        card,
+        reads_papers,
+        card_loop,
+    })
+}
+
+/// Replaces each `{{#each papers}}` that holds only the card slot and text with the slot of
+/// the joined cards, as long as they all have the same text around the card (`found`).
+fn join_card_loops(
+    elements: &mut [TemplateElement],
+    found: &mut Option<CardLoop>,
+) -> Result<(), String> {
+    for e in elements.iter_mut() {
+        let joined = match e {
+            TemplateElement::HelperBlock(h) => card_loop_of(h)?,
+            _ => None,
+        };
+        match joined {
+            Some(l) if found.as_ref().is_none_or(|f| *f == l) => {
+                *found = Some(l);
+                let mut slot = Template::compile(CARD_LOOP_SLOT).map_err(|e| e.to_string())?;
+                *e = slot.elements.remove(0);
+            }
+            _ => in_nested(e, |t| join_card_loops(t, found))?,
+        }
+    }
+    Ok(())
+}
+
+/// The text around the card if `h` is `{{#each papers}}` (no block parameters, no `else`)
+/// around only the card slot, text and comments.
+fn card_loop_of(h: &HelperTemplate) -> Result<Option<CardLoop>, String> {
+    let compiled = |src: &str| Template::compile(src).map_err(|e| e.to_string());
+    let reference = compiled(&format!("{{{{#each papers}}}}{CARD_SLOT}{{{{/each}}}}"))?;
+    let slot = compiled(CARD_SLOT)?.elements.remove(0);
+    let Some(TemplateElement::HelperBlock(r)) = reference.elements.first() else {
+        return Err("the reference card loop did not compile to a loop".to_string());
+    };
+    let same_loop = h.name == r.name
+        && h.params == r.params
+        && h.hash.is_empty()
+        && h.block_param.is_none()
+        && h.inverse.is_none()
+        && h.block == r.block
+        && h.chain == r.chain;
+    let Some(body) = h.template.as_ref().filter(|_| same_loop) else {
+        return Ok(None);
+    };
+    let (mut before, mut after, mut seen) = (String::new(), String::new(), false);
+    for e in &body.elements {
+        match e {
+            TemplateElement::RawString(s) if seen => after.push_str(s),
+            TemplateElement::RawString(s) => before.push_str(s),
+            TemplateElement::Comment(_) => {}
+            e if !seen && *e == slot => seen = true,
+            _ => return Ok(None),
+        }
+    }
+    Ok(seen.then_some(CardLoop { before, after }))
 }
 
 /// Whether `t`, a template without card blocks (the subject), may read papers' fields.
@@ -99,20 +176,28 @@ fn replace_cards(
                 let mut slot = Template::compile(CARD_SLOT).map_err(|e| e.to_string())?;
                 *e = slot.elements.remove(0);
             }
-            TemplateElement::HelperBlock(h) => {
-                for t in [&mut h.template, &mut h.inverse].into_iter().flatten() {
-                    replace_cards(&mut t.elements, card)?;
-                }
-            }
-            TemplateElement::DecoratorBlock(d) | TemplateElement::PartialBlock(d) => {
-                if let Some(t) = &mut d.template {
-                    replace_cards(&mut t.elements, card)?;
-                }
-            }
-            _ => {}
+            e => in_nested(e, |t| replace_cards(t, card))?,
         }
     }
     Ok(())
+}
+
+/// Runs `f` on the elements of each template nested in `e` (a block's body and its `else`).
+fn in_nested(
+    e: &mut TemplateElement,
+    mut f: impl FnMut(&mut [TemplateElement]) -> Result<(), String>,
+) -> Result<(), String> {
+    let nested: Vec<&mut Template> = match e {
+        TemplateElement::HelperBlock(h) => [&mut h.template, &mut h.inverse]
+            .into_iter()
+            .flatten()
+            .collect(),
+        TemplateElement::DecoratorBlock(d) | TemplateElement::PartialBlock(d) => {
+            d.template.iter_mut().collect()
+        }
+        _ => Vec::new(),
+    };
+    nested.into_iter().try_for_each(|t| f(&mut t.elements))
 }
 
 /// How a template uses a value.
@@ -396,6 +481,9 @@ mod tests {
     fn the_card_block_becomes_a_slot() {
         let mut t = compile("{{#each papers}}[{{#> card}}{{title}}{{/card}}]{{/each}}");
         let s = split(&mut t, "the card").unwrap();
+        // The loop holds only the card: it becomes the group's cards, joined beforehand.
+        let l = s.card_loop.unwrap();
+        assert_eq!((l.before.as_str(), l.after.as_str()), ("[", "]"));
         let card = s.card.unwrap();
         assert_eq!(card.name.as_deref(), Some("the card"));
         let mut h = handlebars::Handlebars::new();
@@ -403,12 +491,13 @@ mod tests {
         h.register_template("frame", t);
         let data = serde_json::json!({"title": "<b>"});
         assert_eq!(h.render("card", &data).unwrap(), "&lt;b&gt;");
-        let data = serde_json::json!({"papers": [{"card": "<i>1</i>"}, {"card": "2"}]});
+        let data = serde_json::json!({"__paperboy_cards": "[<i>1</i>][2]"});
         assert_eq!(h.render("frame", &data).unwrap(), "[<i>1</i>][2]");
     }
 
-    /// `source` rendered whole, and from its card rendered per paper then its frame.
-    fn whole_and_from_cards(source: &str) -> (String, String) {
+    /// `source` rendered whole, and from its card rendered per paper then its frame; and
+    /// whether its loop over the papers became the joined cards.
+    fn whole_and_from_cards(source: &str) -> (String, String, bool) {
         let papers = [("A", "x\ny"), ("B", "z")];
         let mut whole = handlebars::Handlebars::new();
         whole.register_escape_fn(handlebars::no_escape);
@@ -421,31 +510,63 @@ mod tests {
             .render("t", &serde_json::json!({"papers": fields}))
             .unwrap();
         let mut t = compile(source);
-        let card = split(&mut t, "card").unwrap().card.unwrap();
+        let split = split(&mut t, "card").unwrap();
         let mut h = handlebars::Handlebars::new();
         h.register_escape_fn(handlebars::no_escape);
-        h.register_template("card", card);
+        h.register_template("card", split.card.unwrap());
         h.register_template("frame", t);
-        let cards: Vec<_> = fields
+        let cards: Vec<String> = fields
             .iter()
-            .map(|f| serde_json::json!({"card": h.render("card", f).unwrap()}))
+            .map(|f| h.render("card", f).unwrap())
             .collect();
-        let from_cards = h
-            .render("frame", &serde_json::json!({"papers": cards}))
-            .unwrap();
-        (whole, from_cards)
+        let joined = split.card_loop.as_ref().map(|l| {
+            cards
+                .iter()
+                .map(|c| format!("{}{c}{}", l.before, l.after))
+                .collect::<String>()
+        });
+        let entries: Vec<_> = cards
+            .iter()
+            .map(|c| serde_json::json!({"card": c}))
+            .collect();
+        let data = serde_json::json!({"papers": entries, "__paperboy_cards": joined});
+        let from_cards = h.render("frame", &data).unwrap();
+        (whole, from_cards, joined.is_some())
     }
 
     #[test]
     fn cards_put_together_are_the_template_rendered_whole() {
-        for source in [
-            "{{#each papers}}\n{{#> card}}\n{{title}}\n{{text}}\n{{/card}}\n{{/each}}\nend\n",
-            "<ul>{{#each papers}}<li>{{#> card}}{{title}}{{/card}}</li>{{/each}}</ul>",
+        for (source, joins) in [
+            (
+                "{{#each papers}}\n{{#> card}}\n{{title}}\n{{text}}\n{{/card}}\n{{/each}}\nend\n",
+                true,
+            ),
+            (
+                "<ul>{{#each papers}}<li>{{#> card}}{{title}}{{/card}}</li>{{/each}}</ul>",
+                true,
+            ),
             // Indented: the card's lines are indented.
-            "{{#each papers}}\n  {{#> card}}\n{{title}}\n{{text}}\n  {{/card}}\n{{/each}}\n",
+            (
+                "{{#each papers}}\n  {{#> card}}\n{{title}}\n{{text}}\n  {{/card}}\n{{/each}}\n",
+                true,
+            ),
+            // Loops that are more than the card stay loops.
+            (
+                "{{#each papers}}{{@index}}: {{#> card}}{{title}}{{/card}}\n{{/each}}",
+                false,
+            ),
+            (
+                "{{#each papers}}{{#> card}}{{title}}{{/card}}{{else}}none{{/each}}",
+                false,
+            ),
+            (
+                "{{#each papers as |p|}}{{#> card}}{{title}}{{/card}}{{/each}}",
+                false,
+            ),
         ] {
-            let (whole, from_cards) = whole_and_from_cards(source);
+            let (whole, from_cards, joined) = whole_and_from_cards(source);
             assert_eq!(from_cards, whole, "{source:?}");
+            assert_eq!(joined, joins, "{source:?}");
         }
     }
 
