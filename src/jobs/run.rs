@@ -194,17 +194,16 @@ async fn run_inner(
     // A pass started early belongs to this run: dropped with it (the run aborted), it is
     // aborted too, never left running on its own.
     let mut early_pass = tokio::task::JoinSet::new();
-    let mut early_stop = None;
+    // A plan that fails stops the pass (what it committed waits for the next).
+    let early_stop = opts.deliver.stop.child_token();
     let planned = tokio::select! {
         r = &mut planned => r,
         Ok(()) = written => {
             let opts = DeliverOptions {
                 planning: Some(planning.clone()),
-                // A plan that fails stops the pass (what it committed waits for the next).
-                stop: opts.deliver.stop.child_token(),
+                stop: early_stop.clone(),
                 ..opts.deliver.clone()
             };
-            early_stop = Some(opts.stop.clone());
             early_pass.spawn(deliver(cfg.clone(), store.clone(), renderer.clone(), opts));
             planned.await
         }
@@ -213,9 +212,7 @@ async fn run_inner(
     let planned = match planned {
         Ok(p) => p,
         Err(e) => {
-            if let Some(stop) = early_stop {
-                stop.cancel();
-            }
+            early_stop.cancel();
             if let Some(Err(d)) = (early_pass.join_next().await)
                 .map(|r| r.map_err(anyhow::Error::from).and_then(|r| r))
             {
