@@ -712,6 +712,72 @@ async fn sending_starts_while_a_long_plan_is_still_being_written() {
     );
 }
 
+/// Migration 0008 re-keys `delivery_papers`: a database of the schema before it keeps what
+/// was sent, and nobody gets those papers again.
+async fn papers_sent_before_the_delivery_papers_rekey_are_not_sent_again() {
+    let api = HfApi::start().await;
+    let day2 = fixture_items("2026-04-16");
+    api.serve_day("2026-04-10", fixture_items("2026-04-10"));
+    api.serve_day("2026-04-16", day2.clone());
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let section = smtp_section(&smtp, &SmtpOptions::default());
+    let early = subscriber("early@example.org", "Early", &[&GAMES, &AGENTS]);
+    // SQLite where `db_url` looks for it.
+    let config = base_config(&api, &section, &early).replace("state/paperboy.db", "paperboy.db");
+    let pb = Paperboy::new(&config);
+    let out = pb.run(&["send", "--date", "2026-04-10"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let day1 = recipients(&smtp)["early@example.org"].clone();
+    assert!(
+        day1.contains(&"2604.07429".to_string()),
+        "GameWorld on day 1"
+    );
+
+    // Back to the schema of migration 0007, the rows kept, as a database made before it.
+    let url = pb.db_url();
+    let rows = db_count(&url, "SELECT COUNT(*) FROM delivery_papers").await;
+    assert_eq!(rows, day1.len() as i64);
+    let old_schema: &[&str] = if url.starts_with("postgres") {
+        &[
+            "ALTER TABLE delivery_papers DROP CONSTRAINT delivery_papers_pkey",
+            "ALTER TABLE delivery_papers ADD PRIMARY KEY (delivery_id, arxiv_id)",
+            "CREATE INDEX delivery_papers_by_paper ON delivery_papers (arxiv_id, subscriber)",
+        ]
+    } else {
+        &[
+            "CREATE TABLE dp_old (delivery_id INTEGER NOT NULL, subscriber TEXT NOT NULL, \
+             arxiv_id TEXT NOT NULL, PRIMARY KEY (delivery_id, arxiv_id))",
+            "INSERT INTO dp_old SELECT delivery_id, subscriber, arxiv_id FROM delivery_papers",
+            "DROP TABLE delivery_papers",
+            "ALTER TABLE dp_old RENAME TO delivery_papers",
+            "CREATE INDEX delivery_papers_by_paper ON delivery_papers (arxiv_id, subscriber)",
+        ]
+    };
+    for sql in old_schema {
+        db_execute(&url, sql).await;
+    }
+    assert_eq!(
+        db_execute(&url, "DELETE FROM _sqlx_migrations WHERE version = 8").await,
+        1
+    );
+
+    // Day 2 migrates the database again and lists GameWorld again: not sent twice.
+    let out = pb.run(&["send", "--date", "2026-04-16"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        db_count(
+            &url,
+            "SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 8"
+        )
+        .await,
+        1
+    );
+    let day2_got = recipients(&smtp)["early@example.org"][day1.len()..].to_vec();
+    let already: HashSet<String> = day1.iter().cloned().collect();
+    assert_eq!(day2_got, expected(&day2, &[&GAMES, &AGENTS], &already));
+    assert!(!day2_got.contains(&"2604.07429".to_string()));
+}
+
 on_both_backends!(
     each_subscriber_receives_one_valid_email_with_exactly_its_papers,
     a_second_send_sends_nothing_and_papers_are_never_sent_twice,
@@ -720,4 +786,5 @@ on_both_backends!(
     a_dry_run_writes_the_outbox_and_records_nothing,
     papers_that_arrive_late_come_in_the_next_digest_once,
     sending_starts_while_a_long_plan_is_still_being_written,
+    papers_sent_before_the_delivery_papers_rekey_are_not_sent_again,
 );
