@@ -50,7 +50,9 @@ fn bench(c: &mut Criterion) {
         }
     }
     assert_eq!(digest.paper_count(), PAPERS, "the recorded day has too few");
-    let by_id: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
+    let by_id: HashMap<_, _> = (papers.iter())
+        .map(|p| (p.id.clone(), std::sync::Arc::new(p.clone())))
+        .collect();
     let links = UnsubscribeLinks::for_subscriber(&cfg, &sub.email.key());
     let date = NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
     let fresh = || Renderer::new(&cfg.digest, &cfg.topics).unwrap();

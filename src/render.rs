@@ -53,6 +53,9 @@ pub enum RenderError {
 /// A part with its cards copied in, and where each went.
 type Spliced = (String, Vec<(usize, Arc<Card>)>);
 
+/// After the Renderer's marker: a group's cards (then the group's number), not one card.
+const GROUP_MARK: &str = "g";
+
 /// One rendered email.
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -226,7 +229,7 @@ impl Renderer {
         subscriber: &Subscriber,
         date: NaiveDate,
         digest: &Digest,
-        papers: &HashMap<ArxivId, Paper>,
+        papers: &HashMap<ArxivId, Arc<Paper>>,
         unsubscribe_url: &str,
     ) -> Result<Rendered, RenderError> {
         let mut email = Email::new(subscriber, date, digest, papers, unsubscribe_url);
@@ -286,8 +289,11 @@ impl Renderer {
         } else {
             Vec::new()
         };
-        // The templates get a marker in each card's place, and the cards are copied in after:
-        // cheaper than passing them through the templates' JSON, and it tells where each is.
+        // The templates get a marker in each card's place (and, for a loop over the papers
+        // that holds only the card, one in the group's place), and the cards are copied in
+        // after: cheaper than passing them through the templates' JSON, and it tells where
+        // each is. The markers are the same for every template, so all three read one view,
+        // turned into JSON once.
         let mut number = 0..;
         let markers: Vec<Vec<String>> = (cards.iter())
             .map(|g| {
@@ -297,31 +303,36 @@ impl Renderer {
                     .collect()
             })
             .collect();
-        let flat: Vec<&Arc<Card>> = cards.iter().flatten().collect();
+        let joined = self.html_loop.is_some() || self.text_loop.is_some();
+        let group_marker =
+            |gi: usize| joined.then(|| format!("{}{GROUP_MARK}{gi}\u{1}", self.marker));
         let marker = |gi: usize, pi: usize| markers.get(gi)?.get(pi).map(String::as_str);
-        let html_fields = self.html_frame.reads_papers.then_some(&fields[..]);
-        let html_view = email.view(html_fields, marker, self.html_loop.as_ref());
+        let reads_papers = self.html_frame.reads_papers
+            || self.text_frame.reads_papers
+            || self.subject_reads_papers;
+        let view = email.view(reads_papers.then_some(&fields[..]), marker, group_marker);
+        let view = handlebars::Context::wraps(&view).map_err(fail(subscriber, HTML_TEMPLATE))?;
         let html = self
             .html
-            .render(HTML_TEMPLATE, &html_view)
+            .render_with_context(HTML_TEMPLATE, &view)
             .map_err(fail(subscriber, HTML_TEMPLATE))?;
         let (html, html_cards) = self
-            .splice(&html, &flat, |c| c.html.as_deref())
+            .splice(&html, &cards, self.html_loop.as_ref(), |c| {
+                c.html.as_deref()
+            })
             .map_err(fail(subscriber, HTML_TEMPLATE))?;
-        let text_fields = self.text_frame.reads_papers.then_some(&fields[..]);
-        let text_view = email.view(text_fields, marker, self.text_loop.as_ref());
         let text = self
             .text
-            .render(TEXT_TEMPLATE, &text_view)
+            .render_with_context(TEXT_TEMPLATE, &view)
             .map_err(fail(subscriber, TEXT_TEMPLATE))?;
         let (text, _) = self
-            .splice(&text, &flat, |c| c.text.as_deref())
+            .splice(&text, &cards, self.text_loop.as_ref(), |c| {
+                c.text.as_deref()
+            })
             .map_err(fail(subscriber, TEXT_TEMPLATE))?;
-        let subject_fields = self.subject_reads_papers.then_some(&fields[..]);
-        let subject_view = email.view(subject_fields, |_, _| None, None);
         let subject = self
             .text
-            .render(SUBJECT_TEMPLATE, &subject_view)
+            .render_with_context(SUBJECT_TEMPLATE, &view)
             .map_err(fail(subscriber, SUBJECT_TEMPLATE))?;
         Ok(Rendered {
             subject: one_line(&subject, 200),
@@ -331,33 +342,48 @@ impl Renderer {
         })
     }
 
-    /// `out` with each card marker replaced by its card's `part` (`cards`: by marker
-    /// number), and where each card went.
+    /// `out` with each card marker replaced by its card's `part` (`cards`: by group and
+    /// paper, numbered in that order), each group marker by the group's cards each between
+    /// the text of `card_loop`; and where each card went.
     fn splice(
         &self,
         out: &str,
-        cards: &[&Arc<Card>],
+        cards: &[Vec<Arc<Card>>],
+        card_loop: Option<&CardLoop>,
         part: impl Fn(&Card) -> Option<&str>,
     ) -> Result<Spliced, String> {
+        let mangled = || "a card's place holder came out mangled".to_string();
         if cards.is_empty() {
             return Ok((out.to_string(), Vec::new()));
         }
-        let mut joined = String::with_capacity(out.len() + cards.len() * 1024);
-        let mut placed = Vec::with_capacity(cards.len());
+        let flat: Vec<&Arc<Card>> = cards.iter().flatten().collect();
+        let mut joined = String::with_capacity(out.len() + flat.len() * 1024);
+        let mut placed = Vec::with_capacity(flat.len());
         let mut rest = out;
+        let mut put = |joined: &mut String, card: &Arc<Card>| {
+            placed.push((joined.len(), Arc::clone(card)));
+            joined.push_str(part(card).unwrap_or_default());
+        };
         while let Some(at) = self.marker_finder.find(rest.as_bytes()) {
             joined.push_str(&rest[..at]);
             let after = &rest[at + self.marker.len()..];
-            let card = after
-                .split_once('\u{1}')
-                .and_then(|(n, tail)| Some((cards.get(n.parse::<usize>().ok()?)?, tail)));
-            // A marker is random per Renderer and written only by the card slot.
-            let Some((card, tail)) = card else {
-                return Err("a card's place holder came out mangled".to_string());
-            };
-            let text = part(card).unwrap_or_default();
-            placed.push((joined.len(), Arc::clone(card)));
-            joined.push_str(text);
+            // A marker is random per Renderer and written only by the card slots.
+            let (n, tail) = after.split_once('\u{1}').ok_or_else(mangled)?;
+            match n.strip_prefix(GROUP_MARK) {
+                Some(g) => {
+                    let l = card_loop.ok_or_else(mangled)?;
+                    let group = g.parse::<usize>().ok().and_then(|g| cards.get(g));
+                    for card in group.ok_or_else(mangled)? {
+                        joined.push_str(&l.before);
+                        put(&mut joined, card);
+                        joined.push_str(&l.after);
+                    }
+                }
+                None => {
+                    let card = n.parse::<usize>().ok().and_then(|n| flat.get(n));
+                    put(&mut joined, card.ok_or_else(mangled)?);
+                }
+            }
             rest = tail;
         }
         joined.push_str(rest);
@@ -414,7 +440,7 @@ impl Renderer {
     fn render_card(
         &self,
         subscriber: &Subscriber,
-        paper: &Paper,
+        paper: &Arc<Paper>,
         topic: &str,
         chars: usize,
     ) -> Result<Card, RenderError> {
@@ -578,7 +604,7 @@ struct Email<'a> {
 
 struct Group<'a> {
     topic: &'a str,
-    papers: Vec<&'a Paper>,
+    papers: Vec<&'a Arc<Paper>>,
 }
 
 impl<'a> Email<'a> {
@@ -586,7 +612,7 @@ impl<'a> Email<'a> {
         subscriber: &'a Subscriber,
         date: NaiveDate,
         digest: &'a Digest,
-        papers: &'a HashMap<ArxivId, Paper>,
+        papers: &'a HashMap<ArxivId, Arc<Paper>>,
         unsubscribe_url: &'a str,
     ) -> Self {
         let groups: Vec<Group> = digest
@@ -633,14 +659,14 @@ impl<'a> Email<'a> {
         }
     }
 
-    /// What a template sees: each paper as its fields (`fields`, by group and paper), its
-    /// card (`card` of group and paper), or both; with `card_loop`, each group's cards
-    /// joined, each between its text.
+    /// What the templates see: each paper as its fields (`fields`, by group and paper) and
+    /// its card's marker (`card` of group and paper); each group's `group_marker`, the place
+    /// of its cards joined, for a loop over the papers that holds only the card.
     fn view<'v>(
         &'v self,
         fields: Option<&'v [Vec<PaperView>]>,
         card: impl Fn(usize, usize) -> Option<&'v str>,
-        card_loop: Option<&CardLoop>,
+        group_marker: impl Fn(usize) -> Option<String>,
     ) -> DigestView<'v> {
         DigestView {
             preheader: &self.preheader,
@@ -658,15 +684,7 @@ impl<'a> Email<'a> {
                 .enumerate()
                 .map(|(gi, g)| GroupView {
                     topic: g.topic,
-                    cards: card_loop.map(|l| {
-                        let mut joined = String::new();
-                        for pi in 0..g.papers.len() {
-                            joined.push_str(&l.before);
-                            joined.push_str(card(gi, pi).unwrap_or_default());
-                            joined.push_str(&l.after);
-                        }
-                        joined
-                    }),
+                    cards: group_marker(gi),
                     papers: (0..g.papers.len())
                         .map(|pi| PaperEntry {
                             fields: fields.map(|f| &f[gi][pi]),
@@ -706,7 +724,8 @@ struct DigestView<'a> {
 #[derive(Serialize)]
 struct GroupView<'a> {
     topic: &'a str,
-    /// The group's cards joined, for a loop over the papers that holds only the card.
+    /// The place of the group's cards joined, for a loop over the papers that holds only
+    /// the card (see `Renderer::splice`).
     #[serde(rename = "__paperboy_cards", skip_serializing_if = "Option::is_none")]
     cards: Option<String>,
     papers: Vec<PaperEntry<'a>>,
@@ -863,6 +882,8 @@ fn one_line(s: &str, max: usize) -> String {
     trim_words(&crate::domain::normalize_whitespace(&flat), max)
 }
 
+/// `s` with LF line breaks, each line's trailing white space removed (but for the signature
+/// separator "-- "), no blank line at the start and none doubled.
 fn normalize_newlines(s: &str) -> String {
     // A CR is rare: looking for one byte first is much cheaper than searching for two.
     let s = if s.contains('\r') {
@@ -871,8 +892,18 @@ fn normalize_newlines(s: &str) -> String {
         std::borrow::Cow::Borrowed(s)
     };
     let mut out = String::with_capacity(s.len());
-    let mut blank = 0;
-    for line in s.lines() {
+    // Blank lines in a row so far; a blank line first counts as doubled.
+    let mut blank = 1;
+    let mut from = 0;
+    // The lines as `str::lines` cuts them (memchr is faster on short lines).
+    let ends =
+        memchr::memchr_iter(b'\n', s.as_bytes()).chain(open_last_line(&s).then_some(s.len()));
+    for end in ends {
+        let mut line = &s[from..end];
+        from = end + 1;
+        if end < s.len() {
+            line = line.strip_suffix('\r').unwrap_or(line);
+        }
         // "-- " is the signature separator (RFC 3676): its space is what makes it one.
         let line = if line == "-- " { line } else { line.trim_end() };
         if line.is_empty() {
@@ -886,7 +917,12 @@ fn normalize_newlines(s: &str) -> String {
         out.push_str(line);
         out.push('\n');
     }
-    out.trim_start_matches('\n').to_string()
+    out
+}
+
+/// Whether `s` has a last line without a line break.
+fn open_last_line(s: &str) -> bool {
+    !s.is_empty() && !s.ends_with('\n')
 }
 
 #[cfg(test)]
@@ -914,6 +950,49 @@ mod tests {
     #[test]
     fn the_signature_separator_keeps_its_space() {
         assert_eq!(normalize_newlines("a  \n-- \nsig\n\n\n"), "a\n-- \nsig\n\n");
+    }
+
+    /// What `normalize_newlines` did before it cut lines with memchr.
+    fn normalize_newlines_by_lines(s: &str) -> String {
+        let s = s.replace("\r\n", "\n");
+        let mut out = String::new();
+        let mut blank = 0;
+        for line in s.lines() {
+            let line = if line == "-- " { line } else { line.trim_end() };
+            if line.is_empty() {
+                blank += 1;
+                if blank > 1 {
+                    continue;
+                }
+            } else {
+                blank = 0;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.trim_start_matches('\n').to_string()
+    }
+
+    #[test]
+    fn newlines_are_normalized_as_lines_would_cut_them() {
+        let pieces = [
+            "a", "b c", " ", "\t", "\n", "\r", "\r\n", "-- ", "--", "\u{a0}", "é", "\n\n", "x ",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            for i in 0..(seed % 12) {
+                s.push_str(pieces[((seed >> (4 * i + 8)) % pieces.len() as u64) as usize]);
+            }
+            assert_eq!(
+                normalize_newlines(&s),
+                normalize_newlines_by_lines(&s),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]
@@ -989,7 +1068,9 @@ mod tests {
         )
         .unwrap();
         let papers = crate::source::parse_daily_papers(&body).unwrap();
-        let map: HashMap<_, _> = papers.iter().map(|p| (p.id.clone(), p.clone())).collect();
+        let map: HashMap<_, _> = (papers.iter())
+            .map(|p| (p.id.clone(), Arc::new(p.clone())))
+            .collect();
         let group = |topic: &str, from: usize| crate::digest::DigestGroup {
             topic: topic.to_string(),
             papers: papers[from..from + 3]

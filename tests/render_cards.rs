@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use paperboy::config::Config;
@@ -39,8 +40,13 @@ fn day(name: &str) -> Vec<Paper> {
     parse_daily_papers(&std::fs::read(fixture_dir().join("hf").join(name)).unwrap()).unwrap()
 }
 
-fn by_id(papers: &[Paper]) -> HashMap<ArxivId, Paper> {
-    papers.iter().map(|p| (p.id.clone(), p.clone())).collect()
+/// Papers by id, as the delivery pass keeps them.
+type Papers = HashMap<ArxivId, Arc<Paper>>;
+
+fn by_id(papers: &[Paper]) -> Papers {
+    (papers.iter())
+        .map(|p| (p.id.clone(), Arc::new(p.clone())))
+        .collect()
 }
 
 fn digest(groups: &[(&str, Vec<&str>)]) -> Digest {
@@ -65,7 +71,7 @@ fn render(
     r: &Renderer,
     sub: &Subscriber,
     d: &Digest,
-    papers: &HashMap<ArxivId, Paper>,
+    papers: &Papers,
 ) -> Result<Email, RenderError> {
     let date = NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
     let link = format!("https://digest.paperboy.test/u/{}", sub.email);
@@ -124,7 +130,7 @@ fn a_paper_that_changed_is_rendered_again() {
     let before = render(&r, ada, &d, &by_id(&papers)).unwrap();
     // The same paper a day later: more upvotes, a corrected title.
     let mut later = by_id(&papers);
-    let p = later.get_mut(&ArxivId::parse(SHARED).unwrap()).unwrap();
+    let p = Arc::make_mut(later.get_mut(&ArxivId::parse(SHARED).unwrap()).unwrap());
     p.upvotes += 1000;
     p.title = format!("{} (v2)", p.title);
     let after = render(&r, ada, &d, &later).unwrap();
@@ -135,7 +141,7 @@ fn a_paper_that_changed_is_rendered_again() {
 }
 
 /// Emails of three sizes: from an empty one to one cut by the size guard, twice over.
-fn cases(cfg: &Config) -> (HashMap<ArxivId, Paper>, Vec<(&Subscriber, Digest)>) {
+fn cases(cfg: &Config) -> (Papers, Vec<(&Subscriber, Digest)>) {
     let (ada, bob) = (&cfg.subscribers[0], &cfg.subscribers[1]);
     let mut papers = day("2026-04-10.json");
     papers.extend(day("2026-04-16.json"));

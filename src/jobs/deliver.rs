@@ -117,7 +117,7 @@ struct Shared {
     progress: Arc<Progress>,
     first_err: std::sync::Mutex<Option<anyhow::Error>>,
     /// The papers of this pass, read once each (the same for every subscriber).
-    papers: RwLock<HashMap<ArxivId, Paper>>,
+    papers: RwLock<HashMap<ArxivId, Arc<Paper>>>,
     /// Outcomes, written by the recorder in batches.
     outcomes: mpsc::Sender<Finish>,
 }
@@ -534,7 +534,7 @@ async fn load_papers(sh: &Shared, d: &Delivery) -> anyhow::Result<()> {
         sh.papers
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .extend(found);
+            .extend(found.into_iter().map(|(id, p)| (id, Arc::new(p))));
     }
     Ok(())
 }

@@ -242,7 +242,7 @@ async fn run_inner(
         let mut outbox = Mailer::outbox(cfg.outbox_dir.clone());
         let papers: HashMap<_, _> = planned
             .all_papers()
-            .map(|p| (p.id.clone(), p.clone()))
+            .map(|p| (p.id.clone(), Arc::new(p.clone())))
             .collect();
         for d in &planned.new {
             if d.status != DeliveryStatus::Pending {

@@ -357,7 +357,7 @@ fn param_reaches_out(p: &Parameter, in_each: bool) -> Option<String> {
 #[derive(Debug)]
 pub(super) struct Card {
     /// The paper as it was when rendered.
-    paper: Paper,
+    paper: Arc<Paper>,
     /// The length its text was cut to (0: whole).
     chars: usize,
     pub html: Option<String>,
@@ -367,9 +367,14 @@ pub(super) struct Card {
 }
 
 impl Card {
-    pub fn new(paper: &Paper, chars: usize, html: Option<String>, text: Option<String>) -> Self {
+    pub fn new(
+        paper: &Arc<Paper>,
+        chars: usize,
+        html: Option<String>,
+        text: Option<String>,
+    ) -> Self {
         Self {
-            paper: paper.clone(),
+            paper: Arc::clone(paper),
             chars,
             html,
             text,
@@ -392,12 +397,14 @@ impl CardCache {
     pub const MAX: usize = 4096;
 
     /// The card of `paper` under `topic` cut to `chars`, if rendered from an equal paper.
-    pub fn get(&self, topic: &str, paper: &Paper, chars: usize) -> Option<Arc<Card>> {
+    /// The same paper (one pass's papers are loaded once) is told by its address: comparing
+    /// every field for every card of every email cost more than the lookup itself.
+    pub fn get(&self, topic: &str, paper: &Arc<Paper>, chars: usize) -> Option<Arc<Card>> {
         self.by_topic
             .get(topic)?
             .get(&paper.id)?
             .iter()
-            .find(|c| c.chars == chars && c.paper == *paper)
+            .find(|c| c.chars == chars && (Arc::ptr_eq(&c.paper, paper) || c.paper == *paper))
             .cloned()
     }
 
@@ -577,7 +584,7 @@ mod tests {
                 .join("tests/fixtures/hf/2026-04-10.json"),
         )
         .unwrap();
-        let paper = crate::source::parse_daily_papers(&body).unwrap().remove(0);
+        let paper = Arc::new(crate::source::parse_daily_papers(&body).unwrap().remove(0));
         let mut cache = CardCache::default();
         for i in 0..CardCache::MAX {
             cache.insert(&format!("t{i}"), Arc::new(Card::new(&paper, 0, None, None)));
@@ -585,6 +592,12 @@ mod tests {
         assert_eq!(cache.len(), CardCache::MAX);
         assert!(cache.get("t0", &paper, 0).is_some());
         assert!(cache.get("t0", &paper, 300).is_none());
+        // The same paper read again (another allocation) finds its card; a changed one not.
+        let again = Arc::new((*paper).clone());
+        assert!(cache.get("t0", &again, 0).is_some());
+        let mut changed = (*paper).clone();
+        changed.upvotes += 1;
+        assert!(cache.get("t0", &Arc::new(changed), 0).is_none());
         cache.insert("t0", Arc::new(Card::new(&paper, 0, None, None)));
         assert_eq!(cache.len(), CardCache::MAX, "a card replaced");
         cache.insert("more", Arc::new(Card::new(&paper, 0, None, None)));
