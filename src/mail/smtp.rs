@@ -166,7 +166,20 @@ impl SmtpSender {
 
     /// Sends one message over the kept connection (connecting first if there is none).
     /// Returns the server's reply to the message. After any error the connection is dropped.
-    pub async fn send(&mut self, envelope: &Envelope, bytes: &[u8]) -> Result<String, MailError> {
+    pub async fn send(&mut self, envelope: &Envelope, bytes: Vec<u8>) -> Result<String, MailError> {
+        // What DATA sends: the message dot-stuffed, and the end-of-data line. As text (it is
+        // ASCII: both parts are quoted-printable), it goes out in one write.
+        let payload = if bytes.is_ascii() {
+            String::from_utf8(bytes)
+                .map(data_payload)
+                .map_err(|e| e.into_bytes())
+        } else {
+            Err(bytes)
+        };
+        let payload = match &payload {
+            Ok(text) => Payload::Text(text),
+            Err(bytes) => Payload::EightBit(bytes),
+        };
         let mut session = match self.conn.take() {
             Some(s) if !s.conn.has_broken() => s,
             _ => self.connect().await.map_err(|e| match e {
@@ -174,7 +187,7 @@ impl SmtpSender {
                 other => other,
             })?,
         };
-        match self.transaction(&mut session, envelope, bytes).await {
+        match self.transaction(&mut session, envelope, payload).await {
             Ok(resp) => {
                 self.conn = Some(session);
                 Ok(format!(
@@ -197,7 +210,7 @@ impl SmtpSender {
         &self,
         session: &mut Session,
         envelope: &Envelope,
-        bytes: &[u8],
+        payload: Payload<'_>,
     ) -> Result<Response, MailError> {
         let mut params = Vec::new();
         let non_ascii = envelope
@@ -209,14 +222,7 @@ impl SmtpSender {
             params.push(MailParameter::SmtpUtfEight);
         }
         let conn = &mut session.conn;
-        // What DATA sends: the message dot-stuffed, and the end-of-data line. As text (it is
-        // ASCII: both parts are quoted-printable), it goes out in one write.
-        let payload = if bytes.is_ascii() {
-            std::str::from_utf8(bytes).ok().map(data_payload)
-        } else {
-            None
-        };
-        if payload.is_none() {
+        if let Payload::EightBit(_) = payload {
             if !conn.server_info().supports_feature(Extension::EightBitMime) {
                 return Err(MailError::Session(format!(
                     "{}: the message is 8-bit but the server does not offer 8BITMIME",
@@ -242,7 +248,7 @@ impl SmtpSender {
             }
             commands.push_str(&Data.to_string());
             let mail_reply = self
-                .step("MAIL FROM", conn.command(PreFormatted(&commands)))
+                .step("MAIL FROM", conn.command(commands.as_str()))
                 .await?;
             let mut rcpt_replies = Vec::with_capacity(envelope.to().len());
             for _ in envelope.to() {
@@ -275,12 +281,10 @@ impl SmtpSender {
                 .await?
                 .map_err(step("DATA"))?;
         }
-        let sent = match &payload {
-            Some(p) => {
-                self.step("the message", conn.command(PreFormatted(p)))
-                    .await?
-            }
-            None => self.step("the message", conn.message(bytes)).await?,
+        // A &str: lettre copies it once, at its size.
+        let sent = match payload {
+            Payload::Text(p) => self.step("the message", conn.command(p)).await?,
+            Payload::EightBit(bytes) => self.step("the message", conn.message(bytes)).await?,
         };
         sent.map_err(step("the message"))
     }
@@ -304,19 +308,27 @@ impl SmtpSender {
     }
 }
 
-/// Text sent as it is, through lettre's `command` (which writes it and reads one reply).
-struct PreFormatted<'a>(&'a str);
-
-impl std::fmt::Display for PreFormatted<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
+/// A message as DATA sends it.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    /// ASCII, dot-stuffed and ended (`data_payload`): sent as it is, in one write.
+    Text(&'a str),
+    /// With 8-bit bytes (a server with 8BITMIME): lettre stuffs and ends it.
+    EightBit(&'a [u8]),
 }
 
 /// `message` (CRLF line breaks) as the DATA phase sends it: a line that starts with "." gets
 /// one more (RFC 5321, 4.5.2), then the end-of-data line. The same bytes as lettre's
 /// `message`, written at once instead of byte by byte.
-fn data_payload(message: &str) -> String {
+fn data_payload(message: String) -> String {
+    let stuff =
+        message.starts_with('.') || memchr::memmem::find(message.as_bytes(), b"\r\n.").is_some();
+    if !stuff {
+        // The usual case (quoted-printable rarely starts a line with a dot): no copy.
+        let mut out = message;
+        out.push_str("\r\n.\r\n");
+        return out;
+    }
     let mut out = String::with_capacity(message.len() + 64);
     if message.starts_with('.') {
         out.push('.');
@@ -379,8 +391,8 @@ mod tests {
             "bare\n.lf is not a line start\r\n.but this is",
             "\r\n.\r\n.\r\n",
         ] {
-            assert_eq!(data_payload(m), stuffed(m), "{m:?}");
+            assert_eq!(data_payload(m.to_string()), stuffed(m), "{m:?}");
         }
-        assert_eq!(data_payload(".a\r\n.b"), "..a\r\n..b\r\n.\r\n");
+        assert_eq!(data_payload(".a\r\n.b".into()), "..a\r\n..b\r\n.\r\n");
     }
 }

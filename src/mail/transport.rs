@@ -33,7 +33,7 @@ impl Mailer {
     /// Sends `msg`; returns the server's reply (or where the file went).
     pub async fn send(&mut self, msg: &Message) -> Result<String, MailError> {
         match self {
-            Self::Smtp(s) => s.send(msg.envelope(), &msg.formatted()).await,
+            Self::Smtp(s) => s.send(msg.envelope(), msg.formatted()).await,
             Self::Outbox { dir, files } => {
                 tokio::fs::create_dir_all(&*dir)
                     .await
