@@ -183,7 +183,12 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let rt = match tokio::runtime::Runtime::new() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.delivery.worker_threads(cpus))
+        .enable_all()
+        .build();
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("paperboy: cannot start the async runtime: {e}");

@@ -192,6 +192,7 @@ struct RawDelivery {
     transport: String,
     outbox_dir: String,
     concurrency: usize,
+    threads: usize,
     max_per_second: u32,
     max_per_hour: u32,
     max_attempts: u32,
@@ -212,6 +213,7 @@ impl Default for RawDelivery {
             transport: "smtp".into(),
             outbox_dir: "outbox".into(),
             concurrency: p.concurrency,
+            threads: p.threads,
             max_per_second: p.max_per_second,
             max_per_hour: p.max_per_hour,
             max_attempts: p.max_attempts,
@@ -378,6 +380,8 @@ pub struct DigestConfig {
 pub struct DeliveryPolicy {
     /// Parallel SMTP sessions, each a long-lived connection.
     pub concurrency: usize,
+    /// Threads that render and send (0: automatic, see `worker_threads`); read at start.
+    pub threads: usize,
     /// Relay limits; 0 for none.
     pub max_per_second: u32,
     pub max_per_hour: u32,
@@ -396,6 +400,7 @@ impl Default for DeliveryPolicy {
     fn default() -> Self {
         Self {
             concurrency: 4,
+            threads: 0,
             max_per_second: 0,
             max_per_hour: 0,
             max_attempts: 8,
@@ -403,6 +408,19 @@ impl Default for DeliveryPolicy {
             retry_max: Duration::from_secs(30 * 60),
             give_up_after: Duration::from_secs(12 * 3600),
             lease: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// The runtime's worker threads for `cpus` processors: `threads` where set, else one
+    /// fewer than the processors, at least one. The mail server and the database often run
+    /// on the same machine, and one of them (a sink, a relay's smtpd) works on one core:
+    /// all cores busy rendering made it wait for its turn on one.
+    pub fn worker_threads(&self, cpus: usize) -> usize {
+        match self.threads {
+            0 => cpus.saturating_sub(1).max(1),
+            n => n,
         }
     }
 }
@@ -721,6 +739,12 @@ fn validate(
             d.concurrency
         ));
     }
+    if d.threads > 1024 {
+        problems.push(format!(
+            "delivery.threads: {} is more than 1024 (0: one fewer than the CPUs)",
+            d.threads
+        ));
+    }
     if d.max_attempts == 0 {
         problems.push("delivery.max_attempts: must be at least 1".into());
     }
@@ -732,6 +756,7 @@ fn validate(
     }
     let delivery = DeliveryPolicy {
         concurrency: d.concurrency.clamp(1, 256),
+        threads: d.threads.min(1024),
         max_per_second: d.max_per_second,
         max_per_hour: d.max_per_hour,
         max_attempts: d.max_attempts.max(1),
@@ -1304,6 +1329,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.subscribers[0].email.key(), "x@example.org");
+    }
+
+    #[test]
+    fn worker_threads_leave_a_core_unless_set() {
+        let base = "[smtp]\nfrom = \"a@example.org\"\n[topics.ml]\nkeywords = [\"ml\"]\n";
+        let auto = Config::load_str(base, "t").unwrap().delivery;
+        assert_eq!(auto.threads, 0);
+        assert_eq!(
+            [1, 2, 4, 16].map(|cpus| auto.worker_threads(cpus)),
+            [1, 1, 3, 15]
+        );
+        let set = Config::load_str(&format!("{base}[delivery]\nthreads = 2\n"), "t").unwrap();
+        assert_eq!(set.delivery.worker_threads(1), 2);
+        assert_eq!(set.delivery.worker_threads(16), 2);
+        let e = Config::load_str(&format!("{base}[delivery]\nthreads = 5000\n"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("delivery.threads: 5000"), "{e}");
     }
 
     #[test]

@@ -331,6 +331,9 @@ impl Daemon {
             if c.database_url != self.cfg.database_url {
                 warn!("database.url changed: that takes a restart; keeping the open database");
             }
+            if c.delivery.threads != self.cfg.delivery.threads {
+                warn!("delivery.threads changed: that takes a restart; keeping the threads");
+            }
             Ok(c)
         });
         match checked {
