@@ -103,6 +103,15 @@ const GROUP_WAIT: Duration = Duration::from_millis(10);
 /// Rows claimed per query: one claim (a write) serves this many messages.
 const CLAIM_BATCH: usize = 64;
 
+/// Rows queued and claimed at once while a plan is being written. The database is free for
+/// a claim or a record only between the plan's batches (about a tenth of a second each with
+/// SQLite): the queue and the outcomes waiting to be recorded then hold that long of sending,
+/// or sending stalls until planning ends.
+const QUEUED_WHILE_PLANNING: usize = 512;
+
+/// Outcomes waiting for the recorder, and written by one `finish_many` at most.
+const OUTCOMES: usize = 2 * QUEUED_WHILE_PLANNING;
+
 /// How often the feeder looks for rows whose lease ran out while its claims come back full.
 const EXPIRED_EVERY: Duration = Duration::from_secs(1);
 
@@ -188,7 +197,7 @@ pub async fn deliver(
     for _ in 0..workers {
         mailers.push(Mailer::from_config(&cfg)?);
     }
-    let (outcomes, outcomes_rx) = mpsc::channel(4 * CLAIM_BATCH);
+    let (outcomes, outcomes_rx) = mpsc::channel(OUTCOMES);
     let shared = Arc::new(Shared {
         subscribers: cfg
             .subscribers
@@ -213,6 +222,8 @@ pub async fn deliver(
         shared.cfg.delivery.max_per_second > 0 || shared.cfg.delivery.max_per_hour > 0;
     let depth = if rate_limited {
         1
+    } else if shared.opts.planning.is_some() {
+        QUEUED_WHILE_PLANNING.max(2 * workers)
     } else {
         CLAIM_BATCH.max(2 * workers)
     };
@@ -285,17 +296,32 @@ pub async fn deliver(
 /// nothing claimed is still unsettled (a transient failure may come back due), or stopped.
 async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
     // Claim when the queue is half empty: claims of a row or two each (a write and a commit
-    // apiece) would cost more than the sends they feed.
-    let low_water = (jobs.max_capacity() / 2).clamp(1, CLAIM_BATCH);
+    // apiece) would cost more than the sends they feed. While a plan is written, claims are
+    // few and far between: each takes half the queue or more.
+    let planning = || (sh.opts.planning.as_ref()).is_some_and(|p| !p.is_cancelled());
+    let low_water = |planning: bool| {
+        let most = if planning {
+            QUEUED_WHILE_PLANNING
+        } else {
+            CLAIM_BATCH
+        };
+        (jobs.max_capacity() / 2).clamp(1, most)
+    };
     // Leases run out after minutes: while claims come back full, looking for expired ones
     // once a second is enough (a query saved on most claims); after a short one, every time.
     let mut expired_checked: Option<Instant> = None;
     while !sh.stopping() {
         // Claim only what the queue can take now, so that claimed rows do not wait long.
+        let while_planning = planning();
+        let most = if while_planning {
+            QUEUED_WHILE_PLANNING
+        } else {
+            CLAIM_BATCH
+        };
         let room = tokio::select! {
-            permits = jobs.reserve_many(low_water) => {
+            permits = jobs.reserve_many(low_water(while_planning)) => {
                 drop(permits?);
-                jobs.capacity().clamp(1, CLAIM_BATCH)
+                jobs.capacity().clamp(1, most)
             }
             _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
         };
@@ -310,8 +336,7 @@ async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
             expired_checked = None;
         }
         if batch.is_empty() {
-            let planning = (sh.opts.planning.as_ref()).is_some_and(|p| !p.is_cancelled());
-            let wait = if planning || sh.progress.in_flight.load(Ordering::SeqCst) > 0 {
+            let wait = if planning() || sh.progress.in_flight.load(Ordering::SeqCst) > 0 {
                 Duration::from_millis(20)
             } else {
                 match sh.store.next_wakeup().await? {
@@ -371,15 +396,14 @@ async fn recorder(
     progress: Arc<Progress>,
     mut rx: mpsc::Receiver<Finish>,
 ) -> anyhow::Result<()> {
-    let mut buf = Vec::with_capacity(4 * CLAIM_BATCH);
+    let mut buf = Vec::with_capacity(OUTCOMES);
     let mut result = Ok(());
-    while rx.recv_many(&mut buf, 4 * CLAIM_BATCH).await > 0 {
+    while rx.recv_many(&mut buf, OUTCOMES).await > 0 {
         // A few outcomes: wait a moment for more, so that a commit (a sync to disk with
         // SQLite) serves a group rather than one or two.
         let gather = tokio::time::Instant::now() + GROUP_WAIT;
         while buf.len() < GROUP
-            && let Ok(n) =
-                tokio::time::timeout_at(gather, rx.recv_many(&mut buf, 4 * CLAIM_BATCH)).await
+            && let Ok(n) = tokio::time::timeout_at(gather, rx.recv_many(&mut buf, OUTCOMES)).await
             && n > 0
         {}
         if result.is_ok() {
