@@ -292,8 +292,8 @@ impl Renderer {
         // The templates get a marker in each card's place (and, for a loop over the papers
         // that holds only the card, one in the group's place), and the cards are copied in
         // after: cheaper than passing them through the templates' JSON, and it tells where
-        // each is. The markers are the same for every template, so all three read one view,
-        // turned into JSON once.
+        // each is. The markers are the same for both frames, which read one view, turned into
+        // JSON once.
         let mut number = 0..;
         let markers: Vec<Vec<String>> = (cards.iter())
             .map(|g| {
@@ -303,18 +303,27 @@ impl Renderer {
                     .collect()
             })
             .collect();
-        let joined = self.html_loop.is_some() || self.text_loop.is_some();
-        let group_marker =
-            |gi: usize| joined.then(|| format!("{}{GROUP_MARK}{gi}\u{1}", self.marker));
         let marker = |gi: usize, pi: usize| markers.get(gi)?.get(pi).map(String::as_str);
-        let reads_papers = self.html_frame.reads_papers
-            || self.text_frame.reads_papers
-            || self.subject_reads_papers;
-        let view = email.view(reads_papers.then_some(&fields[..]), marker, group_marker);
-        let view = handlebars::Context::wraps(&view).map_err(fail(subscriber, HTML_TEMPLATE))?;
+        let group_marker = |gi: usize| format!("{}{GROUP_MARK}{gi}\u{1}", self.marker);
+        // A template sees what it saw when each had a view of its own: its fields where any
+        // template reads them (one that does not read them cannot tell), group markers only
+        // where its own loop is joined. Both frames alike (the built-in ones): one view.
+        let frame_fields =
+            (self.html_frame.reads_papers || self.text_frame.reads_papers).then_some(&fields[..]);
+        let frame_view = |joined: bool| {
+            let view = email.view(frame_fields, marker, |gi| joined.then(|| group_marker(gi)));
+            handlebars::Context::wraps(&view)
+        };
+        let html_view =
+            frame_view(self.html_loop.is_some()).map_err(fail(subscriber, HTML_TEMPLATE))?;
+        let text_view = if self.html_loop.is_some() == self.text_loop.is_some() {
+            None
+        } else {
+            Some(frame_view(self.text_loop.is_some()).map_err(fail(subscriber, TEXT_TEMPLATE))?)
+        };
         let html = self
             .html
-            .render_with_context(HTML_TEMPLATE, &view)
+            .render_with_context(HTML_TEMPLATE, &html_view)
             .map_err(fail(subscriber, HTML_TEMPLATE))?;
         let (html, html_cards) = self
             .splice(&html, &cards, self.html_loop.as_ref(), |c| {
@@ -323,16 +332,19 @@ impl Renderer {
             .map_err(fail(subscriber, HTML_TEMPLATE))?;
         let text = self
             .text
-            .render_with_context(TEXT_TEMPLATE, &view)
+            .render_with_context(TEXT_TEMPLATE, text_view.as_ref().unwrap_or(&html_view))
             .map_err(fail(subscriber, TEXT_TEMPLATE))?;
         let (text, _) = self
             .splice(&text, &cards, self.text_loop.as_ref(), |c| {
                 c.text.as_deref()
             })
             .map_err(fail(subscriber, TEXT_TEMPLATE))?;
+        // The subject sees no cards; its view is small unless it reads the papers.
+        let subject_fields = self.subject_reads_papers.then_some(&fields[..]);
+        let subject_view = email.view(subject_fields, |_, _| None, |_| None);
         let subject = self
             .text
-            .render_with_context(SUBJECT_TEMPLATE, &view)
+            .render(SUBJECT_TEMPLATE, &subject_view)
             .map_err(fail(subscriber, SUBJECT_TEMPLATE))?;
         Ok(Rendered {
             subject: one_line(&subject, 200),

@@ -279,6 +279,31 @@ fn a_card_that_reaches_past_its_paper_is_refused_when_the_templates_load() {
     );
 }
 
+/// The built-in HTML joins its loop over the papers; an operator's text template that
+/// does not still sees each group as it always did (no place holder of the other's cards).
+#[test]
+fn a_template_without_a_joined_loop_sees_its_groups_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("digest.txt.hbs"),
+        "{{#each groups}}[{{#each this}}{{@key}};{{/each}}]\n\
+         {{#each papers}}{{@index}}. {{#> card}}{{title}}{{/card}}\n{{/each}}{{/each}}",
+    )
+    .unwrap();
+    let mut cfg = config("");
+    cfg.digest.templates_dir = Some(dir.path().to_path_buf());
+    let r = Renderer::new(&cfg.digest, &cfg.topics).unwrap();
+    let papers = day("2026-04-10.json");
+    let d = digest(&[("agents", ids(&papers)[..2].to_vec())]);
+    let (_, _, text) = render(&r, &cfg.subscribers[0], &d, &by_id(&papers)).unwrap();
+    let keys = text.lines().next().unwrap();
+    assert!(
+        keys.contains("topic;") && keys.contains("papers;") && !keys.contains("__paperboy"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("0. {}", papers[0].title)), "{text}");
+}
+
 /// Each card's lines are put in quoted-printable once and reused: every part comes out as
 /// the bytes lettre makes of it, for emails that share cards, cut texts, dropped papers,
 /// both recorded days and the templates without cards.
