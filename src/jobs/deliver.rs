@@ -297,31 +297,23 @@ pub async fn deliver(
 async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
     // Claim when the queue is half empty: claims of a row or two each (a write and a commit
     // apiece) would cost more than the sends they feed. While a plan is written, claims are
-    // few and far between: each takes half the queue or more.
+    // few and far between: the queue then holds up to QUEUED_WHILE_PLANNING rows, and
+    // afterwards again as many as it holds without a plan (queued rows wait unrenewed).
     let planning = || (sh.opts.planning.as_ref()).is_some_and(|p| !p.is_cancelled());
-    let low_water = |planning: bool| {
-        let most = if planning {
-            QUEUED_WHILE_PLANNING
-        } else {
-            CLAIM_BATCH
-        };
-        (jobs.max_capacity() / 2).clamp(1, most)
-    };
-    // Leases run out after minutes: while claims come back full, looking for expired ones
-    // once a second is enough (a query saved on most claims); after a short one, every time.
+    let usual = (CLAIM_BATCH.max(2 * sh.cfg.delivery.concurrency)).min(jobs.max_capacity());
     let mut expired_checked: Option<Instant> = None;
     while !sh.stopping() {
-        // Claim only what the queue can take now, so that claimed rows do not wait long.
-        let while_planning = planning();
-        let most = if while_planning {
-            QUEUED_WHILE_PLANNING
+        let (target, most) = if planning() {
+            (jobs.max_capacity(), QUEUED_WHILE_PLANNING)
         } else {
-            CLAIM_BATCH
+            (usual, CLAIM_BATCH)
         };
+        // Claim only what the queue can take now, so that claimed rows do not wait long.
         let room = tokio::select! {
-            permits = jobs.reserve_many(low_water(while_planning)) => {
+            permits = jobs.reserve_many(jobs.max_capacity() - target / 2) => {
                 drop(permits?);
-                jobs.capacity().clamp(1, most)
+                let queued = jobs.max_capacity() - jobs.capacity();
+                target.saturating_sub(queued).clamp(1, most)
             }
             _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
         };
