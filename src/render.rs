@@ -990,15 +990,11 @@ mod tests {
         let pieces = [
             "a", "b c", " ", "\t", "\n", "\r", "\r\n", "-- ", "--", "\u{a0}", "é", "\n\n", "x ",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = qp::tests::Rng(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
-            let mut s = String::new();
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            for i in 0..(seed % 12) {
-                s.push_str(pieces[((seed >> (4 * i + 8)) % pieces.len() as u64) as usize]);
-            }
+            let s: String = (0..rng.below(12))
+                .map(|_| pieces[rng.below(pieces.len())])
+                .collect();
             assert_eq!(
                 normalize_newlines(&s),
                 normalize_newlines_by_lines(&s),

@@ -248,7 +248,7 @@ pub(super) fn encode_with_cards<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use lettre::message::Body;
     use lettre::message::header::ContentTransferEncoding;
@@ -311,8 +311,8 @@ mod tests {
         }
     }
 
-    /// xorshift64*: deterministic, no crate.
-    struct Rng(u64);
+    /// xorshift64*: deterministic, no crate (also for the render module's tests).
+    pub(in crate::render) struct Rng(pub(in crate::render) u64);
     impl Rng {
         fn next(&mut self) -> u64 {
             self.0 ^= self.0 >> 12;
@@ -320,7 +320,7 @@ mod tests {
             self.0 ^= self.0 >> 27;
             self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
         }
-        fn below(&mut self, n: usize) -> usize {
+        pub(in crate::render) fn below(&mut self, n: usize) -> usize {
             (self.next() >> 33) as usize % n
         }
     }
