@@ -681,7 +681,8 @@ async fn papers_that_arrive_late_come_in_the_next_digest_once() {
 }
 
 /// A plan of several chunks of rows: the first rows go out while the rest are still being
-/// planned, and each subscriber still gets exactly one email.
+/// planned, each subscriber still gets exactly one email, and the next day nobody gets one
+/// of those papers again.
 async fn sending_starts_while_a_long_plan_is_still_being_written() {
     let api = HfApi::start().await;
     api.serve_day("2026-04-10", fixture_items("2026-04-10"));
@@ -710,10 +711,30 @@ async fn sending_starts_while_a_long_plan_is_still_being_written() {
         "the first email went out only after the whole plan was written:\n{}",
         out.stderr
     );
+
+    // Day 2 lists day 1's papers again beside its own: what each chunk's subscribers had is
+    // read back from every chunk's rows, and nobody gets a paper twice.
+    let mut both = fixture_items("2026-04-16");
+    both.extend(fixture_items("2026-04-10"));
+    api.serve_day("2026-04-16", both);
+    let out = pb.run(&["send", "--date", "2026-04-16"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = smtp.per_recipient();
+    assert_eq!(got.len(), 100, "{got:?}");
+    assert!(got.values().all(|&n| n == 2), "{got:?}");
+    for (who, papers) in recipients(&smtp) {
+        let unique: BTreeSet<&String> = papers.iter().collect();
+        assert_eq!(
+            unique.len(),
+            papers.len(),
+            "{who} got a paper twice: {papers:?}"
+        );
+    }
 }
 
-/// Migration 0008 re-keys `delivery_papers`: a database of the schema before it keeps what
-/// was sent, and nobody gets those papers again.
+/// Migrations 0008 and 0009 re-key `delivery_papers`, then fold it into
+/// `delivery_paper_sets`: a database of the schema before them keeps what was sent, and nobody
+/// gets those papers again.
 async fn papers_sent_before_the_delivery_papers_rekey_are_not_sent_again() {
     let api = HfApi::start().await;
     let day2 = fixture_items("2026-04-16");
@@ -733,32 +754,34 @@ async fn papers_sent_before_the_delivery_papers_rekey_are_not_sent_again() {
         "GameWorld on day 1"
     );
 
-    // Back to the schema of migration 0007, the rows kept, as a database made before it.
+    // Back to the schema of migration 0007, a row per paper sent, as a database made before
+    // it.
     let url = pb.db_url();
-    let rows = db_count(&url, "SELECT COUNT(*) FROM delivery_papers").await;
-    assert_eq!(rows, day1.len() as i64);
-    let old_schema: &[&str] = if url.starts_with("postgres") {
-        &[
-            "ALTER TABLE delivery_papers DROP CONSTRAINT delivery_papers_pkey",
-            "ALTER TABLE delivery_papers ADD PRIMARY KEY (delivery_id, arxiv_id)",
-            "CREATE INDEX delivery_papers_by_paper ON delivery_papers (arxiv_id, subscriber)",
-        ]
+    let sets = db_count(&url, "SELECT COUNT(*) FROM delivery_paper_sets").await;
+    assert_eq!(sets, day1.len() as i64, "one subscriber: a set per paper");
+    let id = db_count(&url, "SELECT MAX(id) FROM deliveries").await;
+    let old_schema = if url.starts_with("postgres") {
+        "CREATE TABLE delivery_papers (delivery_id BIGINT NOT NULL, subscriber TEXT NOT NULL, \
+         arxiv_id TEXT NOT NULL, PRIMARY KEY (delivery_id, arxiv_id))"
     } else {
-        &[
-            "CREATE TABLE dp_old (delivery_id INTEGER NOT NULL, subscriber TEXT NOT NULL, \
-             arxiv_id TEXT NOT NULL, PRIMARY KEY (delivery_id, arxiv_id))",
-            "INSERT INTO dp_old SELECT delivery_id, subscriber, arxiv_id FROM delivery_papers",
-            "DROP TABLE delivery_papers",
-            "ALTER TABLE dp_old RENAME TO delivery_papers",
-            "CREATE INDEX delivery_papers_by_paper ON delivery_papers (arxiv_id, subscriber)",
-        ]
+        "CREATE TABLE delivery_papers (delivery_id INTEGER NOT NULL, subscriber TEXT NOT NULL, \
+         arxiv_id TEXT NOT NULL, PRIMARY KEY (delivery_id, arxiv_id))"
     };
-    for sql in old_schema {
-        db_execute(&url, sql).await;
+    db_execute(&url, "DROP TABLE delivery_paper_sets").await;
+    db_execute(&url, old_schema).await;
+    db_execute(
+        &url,
+        "CREATE INDEX delivery_papers_by_paper ON delivery_papers (arxiv_id, subscriber)",
+    )
+    .await;
+    for paper in &day1 {
+        let row =
+            format!("INSERT INTO delivery_papers VALUES ({id}, 'early@example.org', '{paper}')");
+        assert_eq!(db_execute(&url, &row).await, 1);
     }
     assert_eq!(
-        db_execute(&url, "DELETE FROM _sqlx_migrations WHERE version = 8").await,
-        1
+        db_execute(&url, "DELETE FROM _sqlx_migrations WHERE version >= 8").await,
+        2
     );
 
     // Day 2 migrates the database again and lists GameWorld again: not sent twice.
@@ -767,15 +790,20 @@ async fn papers_sent_before_the_delivery_papers_rekey_are_not_sent_again() {
     assert_eq!(
         db_count(
             &url,
-            "SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 8"
+            "SELECT COUNT(*) FROM _sqlx_migrations WHERE version IN (8, 9)"
         )
         .await,
-        1
+        2
     );
     let day2_got = recipients(&smtp)["early@example.org"][day1.len()..].to_vec();
     let already: HashSet<String> = day1.iter().cloned().collect();
     assert_eq!(day2_got, expected(&day2, &[&GAMES, &AGENTS], &already));
     assert!(!day2_got.contains(&"2604.07429".to_string()));
+    assert_eq!(
+        db_count(&url, "SELECT COUNT(*) FROM delivery_paper_sets").await,
+        (day1.len() + day2_got.len()) as i64,
+        "day 1's papers kept, day 2's added"
+    );
 }
 
 on_both_backends!(

@@ -1,7 +1,8 @@
 //! What differs between the backends: how a plan's rows are inserted and how a batch of
 //! outcomes is written.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgPool;
@@ -139,25 +140,69 @@ pub(super) async fn finish_postgres(
     Ok(done.iter().map(|f| updated.contains(&f.id)).collect())
 }
 
-/// The papers of the deliveries just inserted (`rows`: id and subscriber), as
-/// (delivery id, subscriber, arXiv id).
-fn papers_of_inserted<'a>(
-    chunk: &'a [NewDelivery],
-    rows: &'a [(i64, String)],
-) -> Vec<(i64, &'a str, &'a str)> {
+/// One paper's deliveries among those just inserted: a row of `delivery_paper_sets`.
+#[derive(Debug, PartialEq)]
+struct PaperSet<'a> {
+    arxiv_id: &'a str,
+    /// The smallest of `ids` (with the paper, the row's key).
+    first: i64,
+    /// Ascending.
+    ids: Vec<i64>,
+}
+
+/// The deliveries just inserted (`rows`: id and subscriber; a row another instance inserted
+/// first is not among them) grouped by paper, papers in order.
+fn paper_sets<'a>(chunk: &'a [NewDelivery], rows: &[(i64, String)]) -> Vec<PaperSet<'a>> {
     let by_subscriber: HashMap<&str, &NewDelivery> =
         chunk.iter().map(|d| (d.subscriber.as_str(), d)).collect();
-    rows.iter()
-        .filter_map(|(id, who)| by_subscriber.get(who.as_str()).map(|d| (*id, *d)))
-        .flat_map(|(id, d)| {
-            d.digest
-                .paper_ids()
-                .map(move |p| (id, d.subscriber.as_str(), p.as_str()))
+    let mut sets: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for (id, who) in rows {
+        if let Some(d) = by_subscriber.get(who.as_str()) {
+            for paper in d.digest.paper_ids() {
+                sets.entry(paper.as_str()).or_default().push(*id);
+            }
+        }
+    }
+    sets.into_iter()
+        .map(|(arxiv_id, mut ids)| {
+            ids.sort_unstable();
+            ids.dedup();
+            PaperSet {
+                arxiv_id,
+                first: ids[0],
+                ids,
+            }
         })
         .collect()
 }
 
-/// SQLite: multi-row INSERTs of PLAN_CHUNK rows, in one transaction.
+/// Inserts `sets` in `tx`, a row per paper, `ids` giving a set's delivery ids as the backend
+/// stores them (SQLite: a JSON array; PostgreSQL: an array). 4 binds a row: PLAN_CHUNK rows
+/// are far under either backend's limit, a day's list is one statement.
+macro_rules! insert_sets {
+    ($tx:ident, $sets:expr, $date:expr, |$set:ident| $ids:expr) => {
+        for part in $sets.chunks(PLAN_CHUNK) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO delivery_paper_sets (arxiv_id, digest_date, first_delivery_id,
+                     delivery_ids) ",
+            );
+            qb.push_values(part, |mut b, $set: &PaperSet| {
+                b.push_bind($set.arxiv_id)
+                    .push_bind($date)
+                    .push_bind($set.first)
+                    .push_bind($ids);
+            });
+            qb.build()
+                .persistent(false)
+                .execute(&mut *$tx)
+                .await
+                .map_err(q("insert delivery paper sets"))?;
+        }
+    };
+}
+
+/// SQLite: multi-row INSERTs of PLAN_CHUNK deliveries, then one row per paper, in one
+/// transaction.
 pub(super) async fn plan_sqlite(
     pool: &SqlitePool,
     date: NaiveDate,
@@ -166,7 +211,7 @@ pub(super) async fn plan_sqlite(
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await.map_err(q("begin plan"))?;
-    let mut inserted = 0;
+    let mut all_rows = Vec::with_capacity(planned.len());
     for (chunk, digests) in planned.chunks(PLAN_CHUNK).zip(digests.chunks(PLAN_CHUNK)) {
         let mut qb = sqlx::QueryBuilder::new(
             "INSERT INTO deliveries (subscriber, digest_date, status, message_id, digest,
@@ -193,28 +238,18 @@ pub(super) async fn plan_sqlite(
             .fetch_all(&mut *tx)
             .await
             .map_err(q("insert deliveries"))?;
-        inserted += rows.len() as u64;
-        for part in papers_of_inserted(chunk, &rows).chunks(PLAN_CHUNK * 2) {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO delivery_papers (delivery_id, subscriber, arxiv_id) ",
-            );
-            qb.push_values(part, |mut b, (id, who, paper)| {
-                b.push_bind(*id).push_bind(*who).push_bind(*paper);
-            });
-            qb.push(" ON CONFLICT DO NOTHING");
-            qb.build()
-                .persistent(false)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("insert delivery papers"))?;
-        }
+        all_rows.extend(rows);
     }
+    insert_sets!(tx, paper_sets(planned, &all_rows), date, |set| json_ids(
+        &set.ids
+    ));
     tx.commit().await.map_err(q("commit plan"))?;
-    Ok(inserted)
+    Ok(all_rows.len() as u64)
 }
 
-/// PostgreSQL: the rows passed as arrays and unnested, two statements in one transaction (a
-/// VALUES list of thousands of binds costs PostgreSQL more to parse than to insert).
+/// PostgreSQL: the deliveries passed as arrays and unnested (a VALUES list of thousands of
+/// binds costs PostgreSQL more to parse than to insert), then one row per paper, in one
+/// transaction.
 pub(super) async fn plan_postgres(
     pool: &PgPool,
     date: NaiveDate,
@@ -256,28 +291,80 @@ pub(super) async fn plan_postgres(
     .fetch_all(&mut *tx)
     .await
     .map_err(q("insert deliveries"))?;
-    let papers = papers_of_inserted(planned, &rows);
-    let ids: Vec<i64> = papers.iter().map(|p| p.0).collect();
-    let who: Vec<&str> = papers.iter().map(|p| p.1).collect();
-    let arxiv: Vec<&str> = papers.iter().map(|p| p.2).collect();
-    sqlx::query(
-        "INSERT INTO delivery_papers (delivery_id, subscriber, arxiv_id)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&ids)
-    .bind(&who)
-    .bind(&arxiv)
-    .execute(&mut *tx)
-    .await
-    .map_err(q("insert delivery papers"))?;
+    insert_sets!(tx, paper_sets(planned, &rows), date, |set| &set.ids);
     tx.commit().await.map_err(q("commit plan"))?;
     Ok(rows.len() as u64)
+}
+
+/// Delivery ids as a JSON array, as SQLite's json_each reads them.
+fn json_ids(ids: &[i64]) -> String {
+    let mut out = String::with_capacity(ids.len() * 8 + 2);
+    out.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{id}");
+    }
+    out.push(']');
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::{Digest, DigestGroup};
+    use crate::domain::ArxivId;
+
+    fn planned(who: &str, groups: &[&[&str]]) -> NewDelivery {
+        let groups = groups
+            .iter()
+            .map(|papers| DigestGroup {
+                topic: "t".into(),
+                papers: papers.iter().map(|p| ArxivId::parse(p).unwrap()).collect(),
+            })
+            .collect();
+        NewDelivery {
+            subscriber: who.into(),
+            message_id: format!("<{who}>"),
+            digest: Digest { groups },
+            status: DeliveryStatus::Pending,
+            note: None,
+            not_before: None,
+        }
+    }
+
+    #[test]
+    fn each_paper_gets_one_set_of_the_deliveries_actually_inserted() {
+        let chunk = [
+            planned("a@x.org", &[&["2604.00002", "2604.00001"]]),
+            planned("b@x.org", &[&["2604.00001"], &["2604.00001", "2604.00003"]]),
+            planned("c@x.org", &[&["2604.00003"]]),
+            planned("d@x.org", &[]),
+        ];
+        // c was inserted by another instance first: not returned, not in any set.
+        let rows = [
+            (12, "b@x.org".into()),
+            (11, "a@x.org".into()),
+            (14, "d@x.org".into()),
+        ];
+        let sets = paper_sets(&chunk, &rows);
+        let set = |arxiv_id, ids: &[i64]| PaperSet {
+            arxiv_id,
+            first: ids[0],
+            ids: ids.to_vec(),
+        };
+        assert_eq!(
+            sets,
+            [
+                set("2604.00001", &[11, 12]),
+                set("2604.00002", &[11]),
+                set("2604.00003", &[12]),
+            ]
+        );
+        assert_eq!(json_ids(&sets[0].ids), "[11,12]");
+        assert_eq!(json_ids(&[]), "[]");
+    }
 
     #[test]
     fn a_batch_is_cut_into_few_pieces_of_the_prepared_sizes() {

@@ -150,13 +150,21 @@ impl Store {
     ) -> Result<SentPairs, StoreError> {
         let mut out = SentPairs::new();
         for chunk in papers.chunks(500) {
-            // Only "$N" placeholders are spliced in; the values are bound.
+            // Each set's delivery ids, unnested, joined to their deliveries. Only the fixed
+            // unnesting and "$N" placeholders are spliced in; the values are bound.
+            let ids = match self.pool {
+                Pool::Sqlite(_) => {
+                    "json_each(s.delivery_ids) AS u JOIN deliveries d ON d.id = u.value"
+                }
+                Pool::Postgres(_) => {
+                    "unnest(s.delivery_ids) AS u(id) JOIN deliveries d ON d.id = u.id"
+                }
+            };
             let sql = format!(
-                "SELECT dp.subscriber, dp.arxiv_id FROM delivery_papers dp
-                   JOIN deliveries d ON d.id = dp.delivery_id
-                  WHERE ($1 IS NULL OR dp.subscriber = $1) AND d.digest_date <> $2
-                    AND d.status IN ('pending', 'sending', 'sent')
-                    AND dp.arxiv_id IN ({})",
+                "SELECT d.subscriber, s.arxiv_id FROM delivery_paper_sets s CROSS JOIN {ids}
+                  WHERE s.arxiv_id IN ({}) AND s.digest_date <> $2
+                    AND ($1 IS NULL OR d.subscriber = $1)
+                    AND d.status IN ('pending', 'sending', 'sent')",
                 marks(3, chunk.len())
             );
             let rows: Vec<(String, String)> = on_pool!(self, pool => {
