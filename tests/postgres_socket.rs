@@ -1,0 +1,72 @@
+//! paperboy's PostgreSQL connections send each request at once: Nagle's algorithm is off
+//! (TCP_NODELAY). With it on, a request written in two segments (every TLS handshake, a plan's
+//! large inserts) waits for the server's delayed ACK, ~40 ms each time. sqlx 0.9.0 leaves it
+//! on; Cargo.toml patches sqlx-core until a release carries upstream's fix.
+
+mod support;
+
+use support::*;
+
+/// The local sockets of this process connected to `port`, each with its TCP_NODELAY.
+fn sockets_to(port: u16) -> Vec<(i32, bool)> {
+    let mut out = Vec::new();
+    for fd in 0..4096 {
+        // SAFETY: getpeername and getsockopt only read into the buffers given, with their
+        // sizes; an fd that is not a socket fails with ENOTSOCK or EBADF.
+        unsafe {
+            let mut addr: libc::sockaddr_storage = std::mem::zeroed();
+            let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            if libc::getpeername(fd, (&raw mut addr).cast(), &mut len) != 0 {
+                continue;
+            }
+            let peer_port = match addr.ss_family as i32 {
+                libc::AF_INET => {
+                    u16::from_be((*(&raw const addr).cast::<libc::sockaddr_in>()).sin_port)
+                }
+                libc::AF_INET6 => {
+                    u16::from_be((*(&raw const addr).cast::<libc::sockaddr_in6>()).sin6_port)
+                }
+                _ => continue,
+            };
+            if peer_port != port {
+                continue;
+            }
+            let mut on: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            let got = libc::getsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&raw mut on).cast(),
+                &mut len,
+            );
+            assert_eq!(got, 0, "getsockopt(TCP_NODELAY) on fd {fd}");
+            out.push((fd, on != 0));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn postgres_connections_send_without_waiting_for_acks() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: set {POSTGRES_ENV} to run it");
+        return;
+    }
+    let db = PgDatabase::create();
+    let url = url::Url::parse(&db.url).unwrap();
+    if url.host_str().is_none_or(str::is_empty) {
+        eprintln!("skipped: {POSTGRES_ENV} names no TCP host");
+        return;
+    }
+    let port = url.port().unwrap_or(5432);
+    // The store's own pool (it migrates the database over its first connection, and keeps it).
+    let store = paperboy::store::Store::connect(&db.url).await.unwrap();
+    store.ping().await.unwrap();
+    let sockets = sockets_to(port);
+    assert!(!sockets.is_empty(), "no connection to port {port} found");
+    assert!(
+        sockets.iter().all(|(_, nodelay)| *nodelay),
+        "Nagle's algorithm on: {sockets:?}"
+    );
+}
