@@ -324,6 +324,14 @@ async fn sigterm_mid_run_exits_cleanly_and_a_restart_sends_the_rest_once() {
     );
     let first = smtp.received().len();
     assert!(first < 150, "stopped before the end ({first})");
+    // The rows still queued went back as never tried: none left leased, no attempt counted.
+    let url = pb.db_url();
+    let count = |status: &str, attempts: &str| {
+        format!("SELECT COUNT(*) FROM deliveries WHERE status = '{status}' AND attempts {attempts}")
+    };
+    assert_eq!(db_count(&url, &count("sending", ">= 0")).await, 0);
+    assert!(db_count(&url, &count("pending", "= 0")).await > 0);
+    assert_eq!(db_count(&url, &count("pending", "> 0")).await, 0);
 
     let d = Running::start(&pb, &[]);
     wait_for("the rest", Duration::from_secs(60), || {

@@ -356,9 +356,9 @@ async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
         let opted_out = match sh.store.opted_out_among(&who).await {
             Ok(o) => o,
             Err(e) => {
-                for d in &batch {
-                    sh.store.release(d, None, None).await?;
-                }
+                sh.store
+                    .release_untried(&batch.iter().collect::<Vec<_>>())
+                    .await?;
                 sh.settled(batch.len());
                 return Err(e.into());
             }
@@ -468,10 +468,19 @@ async fn worker(
         let job = jobs.lock().await.recv().await;
         let Some(job) = job else { break };
         if sh.stopping() {
-            if let Err(e) = sh.store.release(&job.d, None, None).await {
+            // This row and all still queued go back in one write (up to QUEUED_WHILE_PLANNING
+            // of them), not one each.
+            let mut left = vec![job];
+            let mut rx = jobs.lock().await;
+            while let Ok(job) = rx.try_recv() {
+                left.push(job);
+            }
+            drop(rx);
+            let ds: Vec<&Delivery> = left.iter().map(|j| &j.d).collect();
+            if let Err(e) = sh.store.release_untried(&ds).await {
                 sh.fail(e.into());
             }
-            sh.settled(1);
+            sh.settled(left.len());
             continue;
         }
         match process(&sh, &mut mailer, job, unreachable).await {
