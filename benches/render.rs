@@ -7,7 +7,6 @@
 //!
 //! Run: `cargo bench --bench render` (figures in BENCHMARKS.md).
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -50,9 +49,7 @@ fn bench(c: &mut Criterion) {
         }
     }
     assert_eq!(digest.paper_count(), PAPERS, "the recorded day has too few");
-    let by_id: HashMap<_, _> = (papers.iter())
-        .map(|p| (p.id.clone(), std::sync::Arc::new(p.clone())))
-        .collect();
+    let by_id = paperboy::domain::papers_by_id(&papers);
     let links = UnsubscribeLinks::for_subscriber(&cfg, &sub.email.key());
     let date = NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
     let fresh = || Renderer::new(&cfg.digest, &cfg.topics).unwrap();

@@ -381,9 +381,7 @@ async fn render_one(
     store.close().await;
     let filter = cfg.filter_for(&sub.email.key());
     let digest = DayList::new(&papers).select(sub, &cfg.topics, &sent, filter);
-    let by_id: HashMap<_, _> = (papers.iter())
-        .map(|p| (p.id.clone(), std::sync::Arc::new(p.clone())))
-        .collect();
+    let by_id = crate::domain::papers_by_id(&papers);
     let links = UnsubscribeLinks::for_subscriber(cfg, &sub.email.key());
     let rendered = renderer.render(sub, date, &digest, &by_id, links.visible())?;
     Ok((rendered, digest.paper_count(), links))

@@ -1076,9 +1076,7 @@ mod tests {
         )
         .unwrap();
         let papers = crate::source::parse_daily_papers(&body).unwrap();
-        let map: HashMap<_, _> = (papers.iter())
-            .map(|p| (p.id.clone(), Arc::new(p.clone())))
-            .collect();
+        let map = crate::domain::papers_by_id(&papers);
         let group = |topic: &str, from: usize| crate::digest::DigestGroup {
             topic: topic.to_string(),
             papers: papers[from..from + 3]

@@ -3,5 +3,5 @@
 mod paper;
 mod subscriber;
 
-pub use paper::{ArxivId, Paper, normalize_whitespace};
+pub use paper::{ArxivId, Paper, normalize_whitespace, papers_by_id};
 pub use subscriber::{EmailAddress, Subscriber};

@@ -96,6 +96,17 @@ impl Paper {
     }
 }
 
+/// `papers` by id, shared: a pass renders every email from one copy of each paper (and its
+/// cards are told apart by that copy's address).
+pub fn papers_by_id<'a>(
+    papers: impl IntoIterator<Item = &'a Paper>,
+) -> std::collections::HashMap<ArxivId, std::sync::Arc<Paper>> {
+    papers
+        .into_iter()
+        .map(|p| (p.id.clone(), std::sync::Arc::new(p.clone())))
+        .collect()
+}
+
 /// Collapses every run of white space (including arXiv's "\n  " line breaks) into one space.
 pub fn normalize_whitespace(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -1,7 +1,6 @@
 //! One run of a digest date: plan, then deliver (or, for a dry run, render to the outbox),
 //! recorded in the runs table, with alerts for the operator.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -240,10 +239,7 @@ async fn run_inner(
     };
     if opts.dry_run {
         let mut outbox = Mailer::outbox(cfg.outbox_dir.clone());
-        let papers: HashMap<_, _> = planned
-            .all_papers()
-            .map(|p| (p.id.clone(), Arc::new(p.clone())))
-            .collect();
+        let papers = crate::domain::papers_by_id(planned.all_papers());
         for d in &planned.new {
             if d.status != DeliveryStatus::Pending {
                 report.skipped += 1;

@@ -118,6 +118,12 @@ pub(super) fn marks(first: usize, n: usize) -> String {
 const CLAIM_COLUMNS: &str =
     "RETURNING id, subscriber, digest_date, message_id, digest, attempts, created_at, error";
 
+/// A claimed row handed back as never tried: pending again, its attempt not counted, its
+/// lease and claim gone.
+const RELEASED: &str = "status = 'pending',
+        attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+        lease_expires_at = NULL, claim_token = NULL";
+
 impl Store {
     /// Opens the database at `url` (`sqlite://PATH`, created if missing, or `postgres://…`)
     /// and brings its schema up to date.
@@ -375,14 +381,12 @@ impl Store {
         let now = Utc::now();
         let _turn = self.write_turn().await;
         on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE deliveries
-                    SET status = 'pending',
-                        attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
-                        error = COALESCE($1, error), lease_expires_at = NULL, claim_token = NULL,
+            // Only the fixed RELEASED clause is spliced in; the values are bound.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE deliveries SET {RELEASED}, error = COALESCE($1, error),
                         next_attempt_at = $2, updated_at = $3
-                  WHERE id = $4 AND claim_token = $5 AND status = 'sending'",
-            )
+                  WHERE id = $4 AND claim_token = $5 AND status = 'sending'"
+            )))
             .bind(error)
             .bind(retry_at.unwrap_or(now))
             .bind(now)
@@ -407,13 +411,9 @@ impl Store {
         let _turn = self.write_turn().await;
         for (token, ids) in &by_claim {
             for ids in ids.chunks(500) {
-                // Only "$N" placeholders are spliced in; the values are bound.
+                // Only RELEASED and "$N" placeholders are spliced in; the values are bound.
                 let sql = format!(
-                    "UPDATE deliveries
-                        SET status = 'pending',
-                            attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
-                            lease_expires_at = NULL, claim_token = NULL,
-                            next_attempt_at = $1, updated_at = $1
+                    "UPDATE deliveries SET {RELEASED}, next_attempt_at = $1, updated_at = $1
                       WHERE claim_token = $2 AND status = 'sending' AND id IN ({})",
                     marks(3, ids.len())
                 );

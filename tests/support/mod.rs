@@ -38,9 +38,7 @@ pub fn render_recorded_day(config: &str) -> (paperboy::render::Rendered, paperbo
     let sub = &cfg.subscribers[0];
     let digest =
         DayList::new(&papers).select(sub, &cfg.topics, &Default::default(), &Default::default());
-    let by_id: HashMap<_, _> = (papers.iter())
-        .map(|p| (p.id.clone(), std::sync::Arc::new(p.clone())))
-        .collect();
+    let by_id = paperboy::domain::papers_by_id(&papers);
     let links = paperboy::mail::UnsubscribeLinks::for_subscriber(&cfg, &sub.email.key());
     let rendered = paperboy::render::Renderer::new(&cfg.digest, &cfg.topics)
         .unwrap()
