@@ -8,6 +8,10 @@ use super::sql::{Pool, Store, corrupt_json, marks, q};
 use super::{SentPairs, StoreError};
 use crate::domain::{ArxivId, Paper};
 
+/// The subscribers that already have a delivery of the date `$1`.
+pub(super) const PLANNED_SUBSCRIBERS: &str =
+    "SELECT subscriber FROM deliveries WHERE digest_date = $1";
+
 impl Store {
     /// Stores papers, updating the ones already known (upvotes rise during the day).
     pub async fn upsert_papers(&self, papers: &[Paper]) -> Result<(), StoreError> {
@@ -193,7 +197,7 @@ impl Store {
         date: NaiveDate,
     ) -> Result<HashSet<String>, StoreError> {
         let who: Vec<String> = on_pool!(self, pool => {
-            sqlx::query_scalar("SELECT subscriber FROM deliveries WHERE digest_date = $1")
+            sqlx::query_scalar(PLANNED_SUBSCRIBERS)
                 .bind(date)
                 .fetch_all(pool)
                 .await

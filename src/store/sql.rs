@@ -115,6 +115,12 @@ pub(super) fn marks(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// When something may next become claimable (see [`Store::next_wakeup`]).
+const NEXT_WAKEUP: &str = "SELECT MIN(t) FROM (
+         SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE status = 'pending'
+         UNION ALL
+         SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 'sending') AS w";
+
 const CLAIM_COLUMNS: &str =
     "RETURNING id, subscriber, digest_date, message_id, digest, attempts, created_at, error";
 
@@ -253,6 +259,36 @@ impl Store {
         }
     }
 
+    /// The claim of rows in flight whose lease ran out (`expired`: their sender died), the
+    /// longest expired first, or of pending rows whose time has come, oldest due first: `$1` the new lease's end, `$2` the
+    /// claim's token, `$3` now, `$4` how many at most.
+    fn claim_sql(&self, expired: bool) -> String {
+        // With PostgreSQL, rows another instance is claiming right now are skipped, not waited
+        // for; SQLite's single writer makes the UPDATE atomic on its own.
+        let lock = match self.pool {
+            Pool::Sqlite(_) => "",
+            Pool::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let pick = if expired {
+            // In the order of deliveries_leases: SQLite's planner walks the whole table
+            // in id order rather than sort the few rows that index finds.
+            "SELECT id FROM deliveries WHERE status = 'sending' AND lease_expires_at < $3
+              ORDER BY lease_expires_at, id"
+        } else {
+            "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3
+              ORDER BY next_attempt_at, id"
+        };
+        // The ids are picked in a materialised CTE: as a subquery of the UPDATE, PostgreSQL may
+        // run the LIMIT ... SKIP LOCKED pick more than once and claim more than asked.
+        format!(
+            "WITH picked AS MATERIALIZED ({pick} LIMIT $4{lock})
+             UPDATE deliveries
+                SET status = 'sending', lease_expires_at = $1, claim_token = $2,
+                    attempts = attempts + 1, updated_at = $3
+              WHERE id IN (SELECT id FROM picked) {CLAIM_COLUMNS}"
+        )
+    }
+
     /// Claims up to `max` due deliveries of any date: first (with `expired`) rows in flight
     /// whose lease expired (their sender died), then pending rows whose time has come, oldest
     /// due first. Each claim holds for `lease` and carries a fresh token.
@@ -265,38 +301,13 @@ impl Store {
         let now = Utc::now();
         let expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1));
         let token = uuid::Uuid::new_v4().simple().to_string();
-        // With PostgreSQL, rows another instance is claiming right now are skipped, not waited
-        // for; SQLite's single writer makes the UPDATE atomic on its own.
-        let lock = match self.pool {
-            Pool::Sqlite(_) => "",
-            Pool::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-        };
-        // The ids are picked in a materialised CTE: as a subquery of the UPDATE, PostgreSQL may
-        // run the LIMIT ... SKIP LOCKED pick more than once and claim more than asked.
-        let claim = |pick: &str| {
-            format!(
-                "WITH picked AS MATERIALIZED ({pick} LIMIT $4{lock})
-                 UPDATE deliveries
-                    SET status = 'sending', lease_expires_at = $1, claim_token = $2,
-                        attempts = attempts + 1, updated_at = $3
-                  WHERE id IN (SELECT id FROM picked) {CLAIM_COLUMNS}"
-            )
-        };
-        let expired_sql = claim(
-            "SELECT id FROM deliveries WHERE status = 'sending' AND lease_expires_at < $3
-              ORDER BY id",
-        );
-        let due = claim(
-            "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3
-              ORDER BY next_attempt_at, id",
-        );
         let mut out = Vec::new();
         let mut unreadable = Vec::new();
         let _turn = self.write_turn().await;
         let picks = if expired {
-            vec![expired_sql, due]
+            vec![self.claim_sql(true), self.claim_sql(false)]
         } else {
-            vec![due]
+            vec![self.claim_sql(false)]
         };
         for sql in picks {
             let left = max.saturating_sub(out.len());
@@ -457,14 +468,10 @@ impl Store {
     /// When something may next become claimable: the earliest retry time of a pending row,
     /// or lease expiry of one in flight. `None` when nothing is left to do.
     pub async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        const SQL: &str = "SELECT MIN(t) FROM (
-                 SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE status = 'pending'
-                 UNION ALL
-                 SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 'sending') AS w";
         match &self.pool {
             // MIN over a union of TEXT columns comes back as TEXT.
             Pool::Sqlite(pool) => {
-                let t: Option<String> = sqlx::query_scalar(SQL)
+                let t: Option<String> = sqlx::query_scalar(NEXT_WAKEUP)
                     .fetch_one(pool)
                     .await
                     .map_err(q("next wake-up"))?;
@@ -478,11 +485,74 @@ impl Store {
                 })
                 .transpose()
             }
-            Pool::Postgres(pool) => sqlx::query_scalar(SQL)
+            Pool::Postgres(pool) => sqlx::query_scalar(NEXT_WAKEUP)
                 .fetch_one(pool)
                 .await
                 .map_err(q("next wake-up")),
         }
+    }
+}
+
+impl Store {
+    /// What the database makes of the look-ups that every claim, wake-up and plan runs: each
+    /// query's EXPLAIN, by name. For the tests that check that none of them reads the whole
+    /// table of deliveries, which holds every digest ever planned. PostgreSQL is told to
+    /// avoid sequential scans for these (on a small table it prefers them): one in its plan
+    /// then means that no index serves the query.
+    #[doc(hidden)]
+    pub async fn query_plans(&self) -> Result<Vec<(&'static str, String)>, StoreError> {
+        let now = Utc::now();
+        let today = now.date_naive();
+        let queries = [
+            ("claim of due rows", self.claim_sql(false)),
+            ("claim of expired leases", self.claim_sql(true)),
+            ("next wake-up", NEXT_WAKEUP.to_string()),
+            (
+                "planned subscribers",
+                super::papers::PLANNED_SUBSCRIBERS.to_string(),
+            ),
+        ];
+        let mut out = Vec::new();
+        for (name, sql) in queries {
+            // Binds for whichever of $1..$4 the query has: the claims' lease end, token, now
+            // and limit; the plan's date.
+            macro_rules! bound {
+                ($query:expr) => {
+                    match name {
+                        "planned subscribers" => $query.bind(today),
+                        "next wake-up" => $query,
+                        _ => $query.bind(now).bind("token").bind(now).bind(64_i64),
+                    }
+                };
+            }
+            let plan = match &self.pool {
+                Pool::Sqlite(pool) => {
+                    let sql = format!("EXPLAIN QUERY PLAN {sql}");
+                    let rows: Vec<(i64, i64, i64, String)> =
+                        bound!(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+                            .fetch_all(pool)
+                            .await
+                            .map_err(q("explain"))?;
+                    rows.into_iter().map(|r| r.3).collect::<Vec<_>>()
+                }
+                Pool::Postgres(pool) => {
+                    let mut tx = pool.begin().await.map_err(q("explain"))?;
+                    sqlx::query("SET LOCAL enable_seqscan = off")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("explain"))?;
+                    let sql = format!("EXPLAIN {sql}");
+                    let rows: Vec<String> = bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)))
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(q("explain"))?;
+                    tx.rollback().await.map_err(q("explain"))?;
+                    rows
+                }
+            };
+            out.push((name, plan.join("\n")));
+        }
+        Ok(out)
     }
 }
 
