@@ -556,12 +556,22 @@ async fn load_papers(sh: &Shared, d: &Delivery) -> anyhow::Result<()> {
     };
     if !missing.is_empty() {
         let found = sh.store.papers(&missing).await?;
-        sh.papers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(found.into_iter().map(|(id, p)| (id, Arc::new(p))));
+        keep_first(
+            &mut sh.papers.write().unwrap_or_else(|e| e.into_inner()),
+            found,
+        );
     }
     Ok(())
+}
+
+/// Adds the papers `found` that `cache` does not hold yet. Workers that started together read
+/// the same papers at once: the one a paper got first stays, as the Renderer tells the cards
+/// it rendered by their paper's address (an equal paper at another address is compared field
+/// by field, for every card of every email).
+fn keep_first(cache: &mut HashMap<ArxivId, Arc<Paper>>, found: HashMap<ArxivId, Paper>) {
+    for (id, paper) in found {
+        cache.entry(id).or_insert_with(|| Arc::new(paper));
+    }
 }
 
 /// Renders and sends one claimed delivery and records its outcome.
@@ -727,6 +737,24 @@ async fn process(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paper_read_again_keeps_the_address_it_got_first() {
+        let papers = crate::source::recorded_papers();
+        let found = |n: usize| -> HashMap<ArxivId, Paper> {
+            papers[..n]
+                .iter()
+                .map(|p| (p.id.clone(), p.clone()))
+                .collect()
+        };
+        let mut cache = HashMap::new();
+        keep_first(&mut cache, found(1));
+        let first = Arc::clone(&cache[&papers[0].id]);
+        // Another worker read the same paper, and one more, at the same time.
+        keep_first(&mut cache, found(2));
+        assert_eq!(cache.len(), 2);
+        assert!(Arc::ptr_eq(&cache[&papers[0].id], &first));
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_stops_growing_at_the_cap() {

@@ -67,3 +67,11 @@ impl FetchError {
         }
     }
 }
+
+/// The papers of the recorded day in tests/fixtures/hf/2026-04-10.json, for unit tests.
+#[cfg(test)]
+pub(crate) fn recorded_papers() -> Vec<crate::domain::Paper> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/2026-04-10.json");
+    parse_daily_papers(&std::fs::read(path).unwrap()).unwrap()
+}
