@@ -3,6 +3,7 @@
 //! Each paper's card is rendered once per Renderer and topic, and reused (see [`cards`]).
 
 mod cards;
+mod newlines;
 mod qp;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use handlebars::{Handlebars, handlebars_helper};
 use serde::Serialize;
 
 use cards::{Card, CardCache, CardLoop};
+use newlines::normalize_with_cards;
 
 use crate::config::{DigestConfig, TextChoice};
 use crate::digest::Digest;
@@ -64,6 +66,8 @@ pub struct Rendered {
     pub text: String,
     /// The cards copied into `html`, by where they start.
     html_cards: Vec<(usize, Arc<Card>)>,
+    /// The cards whose normalised lines were copied into `text`, by where those start.
+    text_cards: Vec<(usize, Arc<Card>)>,
 }
 
 impl Rendered {
@@ -82,9 +86,19 @@ impl Rendered {
         )
     }
 
-    /// The text in quoted-printable (CRLF line breaks).
+    /// The text in quoted-printable (CRLF line breaks), each card's lines encoded once per
+    /// card.
     pub fn text_quoted_printable(&self) -> Vec<u8> {
-        qp::encode(&self.text)
+        qp::encode_with_cards(
+            &self.text,
+            self.text_cards.iter().filter_map(|(at, card)| {
+                Some(qp::Placed {
+                    at: *at,
+                    text: &card.text_lines()?.normalized,
+                    encoded: &card.text_qp,
+                })
+            }),
+        )
     }
 }
 
@@ -334,11 +348,12 @@ impl Renderer {
             .text
             .render_with_context(TEXT_TEMPLATE, text_view.as_ref().unwrap_or(&html_view))
             .map_err(fail(subscriber, TEXT_TEMPLATE))?;
-        let (text, _) = self
+        let (text, text_cards) = self
             .splice(&text, &cards, self.text_loop.as_ref(), |c| {
                 c.text.as_deref()
             })
             .map_err(fail(subscriber, TEXT_TEMPLATE))?;
+        let (text, text_cards) = normalize_with_cards(&text, &text_cards);
         // The subject sees no cards; its view is small unless it reads the papers.
         let subject_fields = self.subject_reads_papers.then_some(&fields[..]);
         let subject_view = email.view(subject_fields, |_, _| None, |_| None);
@@ -349,8 +364,9 @@ impl Renderer {
         Ok(Rendered {
             subject: one_line(&subject, 200),
             html,
-            text: normalize_newlines(&text),
+            text,
             html_cards,
+            text_cards,
         })
     }
 
@@ -894,49 +910,6 @@ fn one_line(s: &str, max: usize) -> String {
     trim_words(&crate::domain::normalize_whitespace(&flat), max)
 }
 
-/// `s` with LF line breaks, each line's trailing white space removed (but for the signature
-/// separator "-- "), no blank line at the start and none doubled.
-fn normalize_newlines(s: &str) -> String {
-    // A CR is rare: looking for one byte first is much cheaper than searching for two.
-    let s = if s.contains('\r') {
-        std::borrow::Cow::Owned(s.replace("\r\n", "\n"))
-    } else {
-        std::borrow::Cow::Borrowed(s)
-    };
-    let mut out = String::with_capacity(s.len());
-    // Blank lines in a row so far; a blank line first counts as doubled.
-    let mut blank = 1;
-    let mut from = 0;
-    // The lines as `str::lines` cuts them (memchr is faster on short lines).
-    let ends =
-        memchr::memchr_iter(b'\n', s.as_bytes()).chain(open_last_line(&s).then_some(s.len()));
-    for end in ends {
-        let mut line = &s[from..end];
-        from = end + 1;
-        if end < s.len() {
-            line = line.strip_suffix('\r').unwrap_or(line);
-        }
-        // "-- " is the signature separator (RFC 3676): its space is what makes it one.
-        let line = if line == "-- " { line } else { line.trim_end() };
-        if line.is_empty() {
-            blank += 1;
-            if blank > 1 {
-                continue;
-            }
-        } else {
-            blank = 0;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// Whether `s` has a last line without a line break.
-fn open_last_line(s: &str) -> bool {
-    !s.is_empty() && !s.ends_with('\n')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -957,50 +930,6 @@ mod tests {
         assert_eq!(trim_words("one two three four", 9), "one two…");
         assert_eq!(trim_words("short", 9), "short");
         assert_eq!(trim_words("short", 0), "short");
-    }
-
-    #[test]
-    fn the_signature_separator_keeps_its_space() {
-        assert_eq!(normalize_newlines("a  \n-- \nsig\n\n\n"), "a\n-- \nsig\n\n");
-    }
-
-    /// What `normalize_newlines` did before it cut lines with memchr.
-    fn normalize_newlines_by_lines(s: &str) -> String {
-        let s = s.replace("\r\n", "\n");
-        let mut out = String::new();
-        let mut blank = 0;
-        for line in s.lines() {
-            let line = if line == "-- " { line } else { line.trim_end() };
-            if line.is_empty() {
-                blank += 1;
-                if blank > 1 {
-                    continue;
-                }
-            } else {
-                blank = 0;
-            }
-            out.push_str(line);
-            out.push('\n');
-        }
-        out.trim_start_matches('\n').to_string()
-    }
-
-    #[test]
-    fn newlines_are_normalized_as_lines_would_cut_them() {
-        let pieces = [
-            "a", "b c", " ", "\t", "\n", "\r", "\r\n", "-- ", "--", "\u{a0}", "é", "\n\n", "x ",
-        ];
-        let mut rng = qp::tests::Rng(0x2545_f491_4f6c_dd1d);
-        for _ in 0..20_000 {
-            let s: String = (0..rng.below(12))
-                .map(|_| pieces[rng.below(pieces.len())])
-                .collect();
-            assert_eq!(
-                normalize_newlines(&s),
-                normalize_newlines_by_lines(&s),
-                "{s:?}"
-            );
-        }
     }
 
     #[test]
@@ -1071,11 +1000,7 @@ mod tests {
         // Their loops over the papers hold only the card: each group's cards come joined.
         assert!(r.html_loop.is_some() && r.text_loop.is_some());
         assert!(!r.subject_reads_papers);
-        let body = std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/2026-04-10.json"),
-        )
-        .unwrap();
-        let papers = crate::source::parse_daily_papers(&body).unwrap();
+        let papers = crate::source::recorded_papers();
         let map = crate::domain::papers_by_id(&papers);
         let group = |topic: &str, from: usize| crate::digest::DigestGroup {
             topic: topic.to_string(),

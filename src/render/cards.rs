@@ -20,13 +20,14 @@
 //! (the built-in templates) gets only the cards, which is what makes it cheap.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use handlebars::Path;
 use handlebars::template::{
     DecoratorTemplate, HelperTemplate, Parameter, Template, TemplateElement,
 };
 
+use super::newlines::CardLines;
 use crate::domain::{ArxivId, Paper};
 
 /// The partial block that holds a paper's card in the HTML and text templates.
@@ -364,6 +365,9 @@ pub(super) struct Card {
     pub text: Option<String>,
     /// The HTML's whole lines in quoted-printable, once they are first needed.
     pub html_qp: super::qp::EncodedOnce,
+    /// The text's lines normalised, and those in quoted-printable, once first needed.
+    text_lines: OnceLock<Option<CardLines>>,
+    pub text_qp: super::qp::EncodedOnce,
 }
 
 impl Card {
@@ -379,7 +383,16 @@ impl Card {
             html,
             text,
             html_qp: Default::default(),
+            text_lines: OnceLock::new(),
+            text_qp: Default::default(),
         }
+    }
+
+    /// The text's lines that are normalised the same in every email (see [`CardLines`]).
+    pub fn text_lines(&self) -> Option<&CardLines> {
+        self.text_lines
+            .get_or_init(|| CardLines::of(self.text.as_deref()?))
+            .as_ref()
     }
 }
 
@@ -579,12 +592,7 @@ mod tests {
 
     #[test]
     fn the_cards_kept_are_bounded() {
-        let body = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/hf/2026-04-10.json"),
-        )
-        .unwrap();
-        let paper = Arc::new(crate::source::parse_daily_papers(&body).unwrap().remove(0));
+        let paper = Arc::new(crate::source::recorded_papers().remove(0));
         let mut cache = CardCache::default();
         for i in 0..CardCache::MAX {
             cache.insert(&format!("t{i}"), Arc::new(Card::new(&paper, 0, None, None)));
