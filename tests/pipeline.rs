@@ -223,6 +223,10 @@ async fn each_subscriber_receives_one_valid_email_with_exactly_its_papers() {
         }
         assert_eq!(mine.len(), 1, "{email} receives exactly one message");
         let r = mine[0];
+        assert_eq!(
+            r.mail_from, "digest@paperboy.test",
+            "the envelope sender is From"
+        );
         assert!(r.tls, "sent over STARTTLS");
         assert_eq!(r.auth_user.as_deref(), Some("digest"));
         let msg = r.parsed();

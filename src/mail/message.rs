@@ -2,6 +2,7 @@
 
 use chrono::NaiveDate;
 use lettre::Message;
+use lettre::address::Envelope;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest as _, Sha256};
@@ -32,7 +33,12 @@ pub fn build_message(
     dkim: Option<&lettre::message::dkim::DkimConfig>,
 ) -> Result<Message, MailError> {
     let to = Mailbox::new(subscriber.name.clone(), subscriber.email.address().clone());
+    // The envelope the headers give (From to To: no Sender, Cc or Bcc), set here: otherwise
+    // lettre formats both addresses into headers and parses them back for every message.
+    let envelope = Envelope::new(Some(smtp.from.email.clone()), vec![to.email.clone()])
+        .map_err(|e| MailError::Build(e.to_string()))?;
     let mut b = Message::builder()
+        .envelope(envelope)
         .from(smtp.from.clone())
         .to(to)
         .subject(rendered.subject.as_str())

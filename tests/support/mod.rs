@@ -421,6 +421,7 @@ impl SmtpServer {
                     std::fs::read(self.maildir.path().join(v["file"].as_str().unwrap())).unwrap();
                 Received {
                     raw,
+                    mail_from: v["mail_from"].as_str().unwrap().to_string(),
                     rcpt_tos: v["rcpt_tos"]
                         .as_array()
                         .unwrap()
@@ -472,6 +473,8 @@ impl Drop for SmtpServer {
 
 pub struct Received {
     pub raw: Vec<u8>,
+    /// The envelope: MAIL FROM and RCPT TO.
+    pub mail_from: String,
     pub rcpt_tos: Vec<String>,
     pub tls: bool,
     pub auth_user: Option<String>,
