@@ -15,9 +15,10 @@ use chrono::Utc;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{Config, DeliveryPolicy};
+use crate::digest::Digest;
 use crate::domain::{ArxivId, Paper};
 use crate::mail::{MailError, Mailer, UnsubscribeLinks, build_message};
 use crate::render::Renderer;
@@ -363,6 +364,13 @@ async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
                 return Err(e.into());
             }
         };
+        // The batch's papers, read here in one query: otherwise the workers that start
+        // together each read them (a connection and a query each). A failure is left to
+        // the workers, whose own read then fails the way a delivery can.
+        let digests: Vec<&Digest> = batch.iter().map(|d| &d.digest).collect();
+        if let Err(e) = load_papers(sh, &digests).await {
+            debug!(error = %e, "reading a claimed batch's papers failed; the workers try again");
+        }
         for d in batch {
             let opted_out = opted_out.contains(&d.subscriber);
             // The room was reserved above and only this task sends: this does not wait.
@@ -545,14 +553,17 @@ async fn release(
     Ok(r?)
 }
 
-/// The papers of a digest, from the pass's cache (read from the store once each).
-async fn load_papers(sh: &Shared, d: &Delivery) -> anyhow::Result<()> {
+/// The papers of these digests, into the pass's cache (read from the store once each).
+async fn load_papers(sh: &Shared, digests: &[&Digest]) -> anyhow::Result<()> {
     let missing: Vec<&ArxivId> = {
         let cache = sh.papers.read().unwrap_or_else(|e| e.into_inner());
-        d.digest
-            .paper_ids()
+        let mut missing: Vec<&ArxivId> = (digests.iter())
+            .flat_map(|d| d.paper_ids())
             .filter(|id| !cache.contains_key(*id))
-            .collect()
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        missing
     };
     if !missing.is_empty() {
         let found = sh.store.papers(&missing).await?;
@@ -614,7 +625,7 @@ async fn process(
         record(sh, &d, Failed, None, Some(&why), None).await?;
         return Ok(Outcome::Recorded);
     }
-    if let Err(e) = load_papers(sh, &d).await {
+    if let Err(e) = load_papers(sh, &[&d.digest]).await {
         release(sh, &d, None, None).await?;
         return Err(e);
     }
