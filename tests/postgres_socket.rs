@@ -49,10 +49,14 @@ fn sockets_to(port: u16) -> Vec<(i32, bool)> {
 
 #[tokio::test]
 async fn postgres_connections_send_without_waiting_for_acks() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: set {POSTGRES_ENV} to run it");
-        return;
-    }
+    on_postgres(
+        "postgres_connections_send_without_waiting_for_acks",
+        check_nodelay(),
+    )
+    .await;
+}
+
+async fn check_nodelay() {
     let db = PgDatabase::create();
     let url = url::Url::parse(&db.url).unwrap();
     if url.host_str().is_none_or(str::is_empty) {

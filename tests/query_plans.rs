@@ -31,12 +31,11 @@ async fn hot_look_ups_use_an_index_on_sqlite() {
 
 #[tokio::test]
 async fn hot_look_ups_use_an_index_on_postgres() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: set {POSTGRES_ENV} to run it");
-        return;
-    }
-    let db = PgDatabase::create();
-    let store = Store::connect(&db.url).await.unwrap();
-    check(&store, "Seq Scan on deliveries").await;
-    store.close().await;
+    on_postgres("hot_look_ups_use_an_index", async {
+        let db = PgDatabase::create();
+        let store = Store::connect(&db.url).await.unwrap();
+        check(&store, "Seq Scan on deliveries").await;
+        store.close().await;
+    })
+    .await;
 }

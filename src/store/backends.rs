@@ -2,7 +2,6 @@
 //! outcomes is written.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgPool;
@@ -298,16 +297,7 @@ pub(super) async fn plan_postgres(
 
 /// Delivery ids as a JSON array, as SQLite's json_each reads them.
 fn json_ids(ids: &[i64]) -> String {
-    let mut out = String::with_capacity(ids.len() * 8 + 2);
-    out.push('[');
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "{id}");
-    }
-    out.push(']');
-    out
+    serde_json::to_string(ids).expect("a list of integers is JSON")
 }
 
 #[cfg(test)]

@@ -260,8 +260,8 @@ impl Store {
     }
 
     /// The claim of rows in flight whose lease ran out (`expired`: their sender died), the
-    /// longest expired first, or of pending rows whose time has come, oldest due first: `$1` the new lease's end, `$2` the
-    /// claim's token, `$3` now, `$4` how many at most.
+    /// longest expired first, or of pending rows whose time has come, oldest due first. `$1`
+    /// is the new lease's end, `$2` the claim's token, `$3` now, `$4` how many at most.
     fn claim_sql(&self, expired: bool) -> String {
         // With PostgreSQL, rows another instance is claiming right now are skipped, not waited
         // for; SQLite's single writer makes the UPDATE atomic on its own.
@@ -503,25 +503,35 @@ impl Store {
     pub async fn query_plans(&self) -> Result<Vec<(&'static str, String)>, StoreError> {
         let now = Utc::now();
         let today = now.date_naive();
+        // What each query's placeholders take.
+        enum Binds {
+            /// A claim's lease end, token, now and limit.
+            Claim,
+            Nothing,
+            Date,
+        }
         let queries = [
-            ("claim of due rows", self.claim_sql(false)),
-            ("claim of expired leases", self.claim_sql(true)),
-            ("next wake-up", NEXT_WAKEUP.to_string()),
+            ("claim of due rows", self.claim_sql(false), Binds::Claim),
+            (
+                "claim of expired leases",
+                self.claim_sql(true),
+                Binds::Claim,
+            ),
+            ("next wake-up", NEXT_WAKEUP.to_string(), Binds::Nothing),
             (
                 "planned subscribers",
                 super::papers::PLANNED_SUBSCRIBERS.to_string(),
+                Binds::Date,
             ),
         ];
         let mut out = Vec::new();
-        for (name, sql) in queries {
-            // Binds for whichever of $1..$4 the query has: the claims' lease end, token, now
-            // and limit; the plan's date.
+        for (name, sql, binds) in queries {
             macro_rules! bound {
                 ($query:expr) => {
-                    match name {
-                        "planned subscribers" => $query.bind(today),
-                        "next wake-up" => $query,
-                        _ => $query.bind(now).bind("token").bind(now).bind(64_i64),
+                    match binds {
+                        Binds::Claim => $query.bind(now).bind("token").bind(now).bind(64_i64),
+                        Binds::Nothing => $query,
+                        Binds::Date => $query.bind(today),
                     }
                 };
             }
