@@ -17,6 +17,9 @@ use crate::store::{DeliveryStatus, NewDelivery, Store};
 
 /// Subscribers planned per insert (and held in memory at once).
 const PLAN_CHUNK: usize = 1000;
+/// The first insert is smaller: its commit starts the sending (`first_write`), so a short
+/// first chunk has the first emails out while the rest is chosen and written.
+const FIRST_PLAN_CHUNK: usize = 64;
 
 pub struct PlanOutcome {
     /// The date's own list.
@@ -197,35 +200,35 @@ async fn plan_locked(
     let mut inserted = 0;
     if record {
         // A chunk is written while the next is chosen (one write at a time, in order).
-        let mut chunk = Vec::with_capacity(PLAN_CHUNK);
+        let mut unplanned = unplanned;
+        let mut size = FIRST_PLAN_CHUNK;
         let mut writing: Option<tokio::task::JoinHandle<Result<u64, crate::store::StoreError>>> =
             None;
-        for s in unplanned {
-            chunk.push(choose(s));
-            if chunk.len() == PLAN_CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(PLAN_CHUNK));
-                if let Some(w) = writing.take() {
-                    inserted += w.await.context("writing the plan")??;
-                }
-                chosen += full.len();
-                let store = store.clone();
-                // Once the first chunk is committed, its rows can be sent while the rest is
-                // planned.
-                let first = first_write.take();
-                writing = Some(tokio::spawn(async move {
-                    let written = store.plan(date, &full).await;
-                    if let (Ok(_), Some(tx)) = (&written, first) {
-                        let _ = tx.send(());
-                    }
-                    written
-                }));
+        loop {
+            // Choosing is CPU work without an await: off the runtime's thread, so that the
+            // emails already planned go on being sent meanwhile.
+            let chunk: Vec<NewDelivery> =
+                off_the_runtime(|| unplanned.by_ref().take(size).map(&choose).collect());
+            size = PLAN_CHUNK;
+            if let Some(w) = writing.take() {
+                inserted += w.await.context("writing the plan")??;
             }
+            if chunk.is_empty() {
+                break;
+            }
+            chosen += chunk.len();
+            let store = store.clone();
+            // Once the first chunk is committed, its rows can be sent while the rest is
+            // planned.
+            let first = first_write.take();
+            writing = Some(tokio::spawn(async move {
+                let written = store.plan(date, &chunk).await;
+                if let (Ok(_), Some(tx)) = (&written, first) {
+                    let _ = tx.send(());
+                }
+                written
+            }));
         }
-        if let Some(w) = writing.take() {
-            inserted += w.await.context("writing the plan")??;
-        }
-        inserted += store.plan(date, &chunk).await?;
-        chosen += chunk.len();
         // Only now, and only at the first plan of the date, do the lists become "seen": had
         // planning failed, or been partial, their late papers still count as late next time.
         if first_plan {
@@ -255,4 +258,16 @@ async fn plan_locked(
         new,
         inserted,
     })
+}
+
+/// Runs CPU-bound work where it does not hold up the runtime's other tasks: on a runtime with
+/// worker threads, the current one hands its tasks to another thread for the while
+/// (`block_in_place`); on a single-threaded runtime (the tests'), in place.
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
