@@ -189,24 +189,28 @@ async fn run_inner(
         opts.final_try,
         Some(first_write),
     );
-    tokio::pin!(planned);
     // A pass started early belongs to this run: dropped with it (the run aborted), it is
-    // aborted too, never left running on its own.
+    // aborted too, never left running on its own. It waits for the plan's first commit in
+    // a task of its own, so that it starts then, not when the planning task next yields.
     let mut early_pass = tokio::task::JoinSet::new();
     // A plan that fails stops the pass (what it committed waits for the next).
     let early_stop = opts.deliver.stop.child_token();
-    let planned = tokio::select! {
-        r = &mut planned => r,
-        Ok(()) = written => {
-            let opts = DeliverOptions {
-                planning: Some(planning.clone()),
-                stop: early_stop.clone(),
-                ..opts.deliver.clone()
-            };
-            early_pass.spawn(deliver(cfg.clone(), store.clone(), renderer.clone(), opts));
-            planned.await
-        }
-    };
+    {
+        let opts = DeliverOptions {
+            planning: Some(planning.clone()),
+            stop: early_stop.clone(),
+            ..opts.deliver.clone()
+        };
+        let (cfg, store, renderer) = (cfg.clone(), store.clone(), renderer.clone());
+        early_pass.spawn(async move {
+            match written.await {
+                Ok(()) => deliver(cfg, store, renderer, opts).await.map(Some),
+                // The plan committed nothing (a dry run, nobody new, or it failed).
+                Err(_) => Ok(None),
+            }
+        });
+    }
+    let planned = planned.await;
     planning.cancel();
     let planned = match planned {
         Ok(p) => p,
@@ -275,8 +279,13 @@ async fn run_inner(
         );
         return Ok(RunOutcome::Done(report));
     }
-    report.sent_now = match early_pass.join_next().await {
+    let early_sent = match early_pass.join_next().await {
         Some(r) => r.context("the delivery pass died")??,
+        None => None,
+    };
+    report.sent_now = match early_sent {
+        Some(n) => n,
+        // No early pass: rows planned before (or retries) are due all the same.
         None => deliver(cfg.clone(), store.clone(), renderer, opts.deliver.clone()).await?,
     };
     report.fill_counts(&store.counts(date).await?);
