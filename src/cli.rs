@@ -583,7 +583,11 @@ async fn dispatch(
         } => {
             let date = date_for(cfg, date, source_file.as_deref())?;
             let source = source_for(cfg, source_file)?;
-            let store = open_store(cfg).await?;
+            // Planning and sending use several connections at once: opened ahead, while
+            // the schema is checked.
+            let store = Store::connect_warm(&cfg.database_url, if dry_run { 0 } else { 4 })
+                .await
+                .with_context(|| format!("database {}", redact_url(&cfg.database_url)))?;
             let opts = RunOptions {
                 dry_run,
                 final_try: true,

@@ -7,6 +7,10 @@ mod support;
 
 use support::*;
 
+/// The tests here look at every socket of this process: one at a time, so that none sees
+/// another's connections half set up.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The local sockets of this process connected to `port`, each with its TCP_NODELAY.
 fn sockets_to(port: u16) -> Vec<(i32, bool)> {
     let mut out = Vec::new();
@@ -57,6 +61,7 @@ async fn postgres_connections_send_without_waiting_for_acks() {
 }
 
 async fn check_nodelay() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let db = PgDatabase::create();
     let url = url::Url::parse(&db.url).unwrap();
     if url.host_str().is_none_or(str::is_empty) {
@@ -73,4 +78,31 @@ async fn check_nodelay() {
         sockets.iter().all(|(_, nodelay)| *nodelay),
         "Nagle's algorithm on: {sockets:?}"
     );
+}
+
+/// `send` opens the connections a pass uses while the schema is checked, not one at a time
+/// as each is first needed (each is a TCP and TLS set-up and a new server process, and the
+/// first emails waited for them).
+#[tokio::test]
+async fn a_store_for_sending_opens_its_connections_ahead() {
+    on_postgres("a_store_for_sending_opens_its_connections_ahead", async {
+        let _turn = ONE_AT_A_TIME.lock().await;
+        let db = PgDatabase::create();
+        let plain = paperboy::store::Store::connect(&db.url).await.unwrap();
+        let warm = paperboy::store::Store::connect_warm(&db.url, 4)
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while warm.open_connections() < 5 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // The first connection and 4 more (the migration may have asked for one more while
+        // the 4 were being opened).
+        let opened = warm.open_connections();
+        assert!(opened >= 5, "{opened} connections open");
+        assert_eq!(plain.open_connections(), 1, "a plain store opens one");
+        warm.close().await;
+        plain.close().await;
+    })
+    .await;
 }

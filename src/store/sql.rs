@@ -121,6 +121,9 @@ const NEXT_WAKEUP: &str = "SELECT MIN(t) FROM (
          UNION ALL
          SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 'sending') AS w";
 
+/// Connections of one process to PostgreSQL, at most.
+const PG_MAX_CONNECTIONS: u32 = 8;
+
 const CLAIM_COLUMNS: &str =
     "RETURNING id, subscriber, digest_date, message_id, digest, attempts, created_at, error";
 
@@ -134,24 +137,49 @@ impl Store {
     /// Opens the database at `url` (`sqlite://PATH`, created if missing, or `postgres://…`)
     /// and brings its schema up to date.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_warm(url, 0).await
+    }
+
+    /// Opens the database like `connect`; on PostgreSQL, `extra` more connections are opened
+    /// in the background meanwhile. A pass that plans and sends uses several at once (the
+    /// plan's lock and its writes, the claims, the outcomes): opened one by one as each is
+    /// first needed, every one of them (TCP, TLS, a new server process) held up the first
+    /// emails. Failing to open them is no error: they are opened again when needed.
+    pub async fn connect_warm(url: &str, extra: u32) -> Result<Self, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Self::connect_postgres(url).await
+            Self::connect_postgres(url, extra).await
         } else {
             Self::connect_sqlite(url).await
         }
     }
 
-    async fn connect_postgres(url: &str) -> Result<Self, StoreError> {
+    async fn connect_postgres(url: &str, extra: u32) -> Result<Self, StoreError> {
         let open = |cause| StoreError::Open {
             url: redact_url(url),
             cause,
         };
         let pool = PgPoolOptions::new()
-            .max_connections(8)
+            .max_connections(PG_MAX_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await
             .map_err(open)?;
+        if extra > 0 {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut opening = tokio::task::JoinSet::new();
+                // All held until all are open, so that each is a connection of its own.
+                for _ in 0..extra.min(PG_MAX_CONNECTIONS - 1) {
+                    let pool = pool.clone();
+                    opening.spawn(async move { pool.acquire().await });
+                }
+                for r in opening.join_all().await {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "opening a database connection ahead");
+                    }
+                }
+            });
+        }
         POSTGRES_MIGRATOR
             .run(&pool)
             .await
@@ -220,6 +248,12 @@ impl Store {
 
     pub async fn close(&self) {
         on_pool!(self, p => p.close().await)
+    }
+
+    /// Connections open in this store's pool, idle or in use (for the tests).
+    #[doc(hidden)]
+    pub fn open_connections(&self) -> u32 {
+        on_pool!(self, p => p.size())
     }
 
     /// Serialises planning with the other instances on the same database (a no-op on
