@@ -13,6 +13,9 @@
 #                         the repository; or PAPERBOY_BENCH_DATA_DIR)
 #   --source-file FILE    a recorded response named YYYY-MM-DD.json (instead of --date)
 #   --seed S              the synthetic population (default 1)
+#   --runs K              K runs of paperboy, each followed by its smtp-source run (default 1);
+#                         with K > 1, also the median fraction (this machine's speed drifts
+#                         from one run to the next: one run's fraction is good to about ±0.05)
 #   --perf                also profile each run's CPU with `perf record -e cpu-clock` (a second
 #                         run on a fresh database; its figures are not in the table)
 #   --no-build            use the existing release binary
@@ -41,6 +44,7 @@ date=""
 source_file=""
 data_dir=${PAPERBOY_BENCH_DATA_DIR:-$root/../shared/data/hf-daily-papers}
 seed=1
+runs=1
 perf=0
 build=1
 sizes=()
@@ -51,6 +55,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir=$2; shift 2 ;;
     --source-file) source_file=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
     --perf) perf=1; shift ;;
     --no-build) build=0; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -59,7 +64,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#sizes[@]} -gt 0 ] || sizes=(10000 100000)
-for n in "${sizes[@]}" "$conc" "$seed"; do
+for n in "${sizes[@]}" "$conc" "$seed" "$runs"; do
   [[ $n =~ ^[0-9]+$ && $n -gt 0 ]] || die "not a positive number: $n"
 done
 
@@ -226,6 +231,7 @@ echo "paperboy throughput: $(basename "$source_file"), concurrency $conc, backen
   "seed $seed; smtp-sink on 127.0.0.1:$port; temporary files in $work" \
   "($(stat -f -c %T "$work"))"
 rows=()
+summaries=()
 for n in "${sizes[@]}"; do
   dir=$work/n$n
   mkdir -p "$dir"
@@ -244,58 +250,72 @@ for n in "${sizes[@]}"; do
   size=$((bytes / emls))
   echo "message size: mean $size bytes over $emls of $sample sample subscribers (dry run)"
 
-  # paperboy send, end to end.
-  fresh_db "n$n"
-  gen "$n" "$db" "$dir/outbox-unused" "$dir/config.toml"
-  # What loading this config costs (parse, validate, compile templates): part of "plan s".
-  c0=$(now)
-  "$bin" --config "$dir/config.toml" check >/dev/null ||
-    die "paperboy check refused the generated config (above)"
-  config_s=$(awk -v a="$c0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
-  before=$(sink_messages)
-  start=$(now)
-  RUST_LOG=info /usr/bin/time -v -o "$dir/time.txt" \
-    "$bin" --config "$dir/config.toml" --log-format json send --source-file "$source_file" \
-    >"$dir/send.out" 2>"$dir/send.log" ||
-    die "paperboy send failed: $(tail -n 5 "$dir/send.out" "$dir/send.log")"
-  end=$(now)
-  total=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
-  received=$(($(sink_messages) - before))
-  cat "$dir/send.out"
-  sent=$(sed -n 's/.*(\([0-9]*\) by this run).*/\1/p' "$dir/send.out")
-  sent=${sent:-0}
-  [ "$sent" = "$received" ] || echo "note: paperboy says $sent sent, the sink counted $received"
-  read -r planned _ < <(log_offsets "$dir/send.log" "$start" planned)
-  read -r first_sent last_sent < <(log_offsets "$dir/send.log" "$start" sent)
-  rss_kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$dir/time.txt")
-  cpu=$(sed -n 's/.*Percent of CPU this job got: //p' "$dir/time.txt")
-  user=$(sed -n 's/.*User time (seconds): //p' "$dir/time.txt")
-  sys=$(sed -n 's/.*System time (seconds): //p' "$dir/time.txt")
-  rate=$(fdiv "$sent" "$total")
-  send_rate="-"
-  if [ "$last_sent" != "-" ] && [ "$planned" != "-" ]; then
-    send_rate=$(fdiv "$sent" "$(awk -v a="$planned" -v b="$last_sent" 'BEGIN { print b - a }')")
-  fi
-  echo "paperboy: ${total}s wall, ${user}s user + ${sys}s system CPU ($cpu);" \
-    "'planned' at ${planned}s (loading the config alone: ${config_s}s), first 'sent' at ${first_sent}s, last at ${last_sent}s;" \
-    "$sent sent: $rate msgs/s end to end, $send_rate msgs/s from 'planned' to the last 'sent'"
-  drop_db "$db"
+  fractions=()
+  for run in $(seq "$runs"); do
+    [ "$runs" = 1 ] || echo "-- run $run of $runs"
+    # paperboy send, end to end.
+    fresh_db "n${n}_r$run"
+    gen "$n" "$db" "$dir/outbox-unused" "$dir/config.toml"
+    # What loading this config costs (parse, validate, compile templates): part of "plan s".
+    c0=$(now)
+    "$bin" --config "$dir/config.toml" check >/dev/null ||
+      die "paperboy check refused the generated config (above)"
+    config_s=$(awk -v a="$c0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
+    before=$(sink_messages)
+    start=$(now)
+    RUST_LOG=info /usr/bin/time -v -o "$dir/time.txt" \
+      "$bin" --config "$dir/config.toml" --log-format json send --source-file "$source_file" \
+      >"$dir/send.out" 2>"$dir/send.log" ||
+      die "paperboy send failed: $(tail -n 5 "$dir/send.out" "$dir/send.log")"
+    end=$(now)
+    total=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+    received=$(($(sink_messages) - before))
+    cat "$dir/send.out"
+    sent=$(sed -n 's/.*(\([0-9]*\) by this run).*/\1/p' "$dir/send.out")
+    sent=${sent:-0}
+    [ "$sent" = "$received" ] || echo "note: paperboy says $sent sent, the sink counted $received"
+    read -r planned _ < <(log_offsets "$dir/send.log" "$start" planned)
+    read -r first_sent last_sent < <(log_offsets "$dir/send.log" "$start" sent)
+    rss_kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$dir/time.txt")
+    cpu=$(sed -n 's/.*Percent of CPU this job got: //p' "$dir/time.txt")
+    user=$(sed -n 's/.*User time (seconds): //p' "$dir/time.txt")
+    sys=$(sed -n 's/.*System time (seconds): //p' "$dir/time.txt")
+    rate=$(fdiv "$sent" "$total")
+    send_rate="-"
+    if [ "$last_sent" != "-" ] && [ "$planned" != "-" ]; then
+      send_rate=$(fdiv "$sent" "$(awk -v a="$planned" -v b="$last_sent" 'BEGIN { print b - a }')")
+    fi
+    echo "paperboy: ${total}s wall, ${user}s user + ${sys}s system CPU ($cpu);" \
+      "'planned' at ${planned}s (loading the config alone: ${config_s}s), first 'sent' at ${first_sent}s, last at ${last_sent}s;" \
+      "$sent sent: $rate msgs/s end to end, $send_rate msgs/s from 'planned' to the last 'sent'"
+    drop_db "$db"
 
-  # The sink's own limit: smtp-source, same sessions (-s), each reusing its connection (-d),
-  # as paperboy does, the same number of messages of the same size.
-  count=$((sent > 0 ? sent : n))
-  before=$(sink_messages)
-  s0=$(now)
-  "$source_bin" -d -s "$conc" -m "$count" -l "$size" -f digest@example.org \
-    -t reader@example.org -M bench.example.org "127.0.0.1:$port" >"$dir/source.out" 2>&1 ||
-    die "smtp-source failed: $(tail -n 5 "$dir/source.out")"
-  s1=$(now)
-  src_s=$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", b - a }')
-  src_rate=$(fdiv "$count" "$src_s")
-  echo "smtp-source -d -s $conc -m $count -l $size: ${src_s}s, $src_rate msgs/s" \
-    "(the sink counted $(($(sink_messages) - before)))"
-  fraction=$(awk -v a="$rate" -v b="$src_rate" 'BEGIN { if (a != "-" && b > 0) printf "%.3f", a / b; else printf "-" }')
-  rows+=("| $n | $backend | $sent | $planned | $total | $rate | $src_rate | $fraction | $((rss_kb / 1024)) |")
+    # The sink's own limit: smtp-source, same sessions (-s), each reusing its connection (-d),
+    # as paperboy does, the same number of messages of the same size.
+    count=$((sent > 0 ? sent : n))
+    before=$(sink_messages)
+    s0=$(now)
+    "$source_bin" -d -s "$conc" -m "$count" -l "$size" -f digest@example.org \
+      -t reader@example.org -M bench.example.org "127.0.0.1:$port" >"$dir/source.out" 2>&1 ||
+      die "smtp-source failed: $(tail -n 5 "$dir/source.out")"
+    s1=$(now)
+    src_s=$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", b - a }')
+    src_rate=$(fdiv "$count" "$src_s")
+    echo "smtp-source -d -s $conc -m $count -l $size: ${src_s}s, $src_rate msgs/s" \
+      "(the sink counted $(($(sink_messages) - before)))"
+    fraction=$(awk -v a="$rate" -v b="$src_rate" 'BEGIN { if (a != "-" && b > 0) printf "%.3f", a / b; else printf "-" }')
+    rows+=("| $n | $backend | $sent | $planned | $total | $rate | $src_rate | $fraction | $((rss_kb / 1024)) |")
+    fractions+=("$fraction")
+  done
+  if [ "$runs" -gt 1 ]; then
+    summary=$(printf '%s\n' "${fractions[@]}" | grep -v '^-$' | sort -n | awk '
+      { v[NR] = $1 }
+      END { if (NR == 0) { print "-"; exit }
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "median %.3f, min %.3f, max %.3f, over %d runs", m, v[1], v[NR], NR }')
+    echo "fraction of smtp-source's rate, N=$n: $summary"
+    summaries+=("N=$n, $backend: $summary")
+  fi
 
   if [ "$perf" = 1 ]; then
     fresh_db "n${n}_perf"
@@ -321,3 +341,7 @@ echo
 echo "| N | backend | msgs sent | plan s | total s | msgs/s | smtp-source msgs/s | fraction | peak RSS MB |"
 echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+if [ ${#summaries[@]} -gt 0 ]; then
+  echo
+  printf 'fraction %s\n' "${summaries[@]}"
+fi
