@@ -260,9 +260,11 @@ async fn plan_locked(
     })
 }
 
-/// Runs CPU-bound work where it does not hold up the runtime's other tasks: on a runtime with
-/// worker threads, the current one hands its tasks to another thread for the while
-/// (`block_in_place`); on a single-threaded runtime (the tests'), in place.
+/// Runs CPU-bound work where it does not hold up the runtime's other tasks: on a worker
+/// thread of a multi-threaded runtime (the daemon's runs), that thread hands its tasks to
+/// another for the while (`block_in_place`); on the thread of `block_on` (the command line's)
+/// or a single-threaded runtime (the tests'), no other task waits for it, and it runs in
+/// place.
 fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
