@@ -13,7 +13,8 @@
 #                         the repository; or PAPERBOY_BENCH_DATA_DIR)
 #   --source-file FILE    a recorded response named YYYY-MM-DD.json (instead of --date)
 #   --seed S              the synthetic population (default 1)
-#   --runs K              K runs of paperboy, each followed by its smtp-source run (default 1);
+#   --runs K              K runs of paperboy (default 1), smtp-source before the first and
+#                         after each: a run's fraction is against the mean of the two around it;
 #                         with K > 1, also the median fraction (this machine's speed drifts
 #                         from one run to the next: one run's fraction is good to about ±0.05)
 #   --perf                also profile each run's CPU with `perf record -e cpu-clock` (a second
@@ -207,6 +208,21 @@ gen() { # $1: subscribers, $2: database URL, $3: outbox dir, $4: config file
 }
 
 now() { date +%s.%N; }
+# smtp-source, same sessions (-s), each reusing its connection (-d) as paperboy does, $1
+# messages of the mean size: its rate in $src_rate.
+source_run() {
+  local count=$1 before s0 s1 src_s
+  before=$(sink_messages)
+  s0=$(now)
+  "$source_bin" -d -s "$conc" -m "$count" -l "$size" -f digest@example.org \
+    -t reader@example.org -M bench.example.org "127.0.0.1:$port" >"$dir/source.out" 2>&1 ||
+    die "smtp-source failed: $(tail -n 5 "$dir/source.out")"
+  s1=$(now)
+  src_s=$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", b - a }')
+  src_rate=$(fdiv "$count" "$src_s")
+  echo "smtp-source -d -s $conc -m $count -l $size: ${src_s}s, $src_rate msgs/s" \
+    "(the sink counted $(($(sink_messages) - before)))"
+}
 # Seconds from a `date +%s.%N` to each JSON log line with the given message: the first and the
 # last, "- -" when there is none.
 log_offsets() { # $1: log file, $2: start, $3: message
@@ -250,6 +266,10 @@ for n in "${sizes[@]}"; do
   size=$((bytes / emls))
   echo "message size: mean $size bytes over $emls of $sample sample subscribers (dry run)"
 
+  # The sink's own limit before the first run (for as many messages as the dry run's share
+  # of emails among its subscribers gives).
+  source_run $(((n * emls + sample - 1) / sample))
+  before_src=$src_rate
   fractions=()
   for run in $(seq "$runs"); do
     [ "$runs" = 1 ] || echo "-- run $run of $runs"
@@ -290,19 +310,13 @@ for n in "${sizes[@]}"; do
       "$sent sent: $rate msgs/s end to end, $send_rate msgs/s from 'planned' to the last 'sent'"
     drop_db "$db"
 
-    # The sink's own limit: smtp-source, same sessions (-s), each reusing its connection (-d),
-    # as paperboy does, the same number of messages of the same size.
+    # The sink's own limit, measured after this run as before it (the machine's speed
+    # drifts): paperboy's rate is compared with the mean of the two.
     count=$((sent > 0 ? sent : n))
-    before=$(sink_messages)
-    s0=$(now)
-    "$source_bin" -d -s "$conc" -m "$count" -l "$size" -f digest@example.org \
-      -t reader@example.org -M bench.example.org "127.0.0.1:$port" >"$dir/source.out" 2>&1 ||
-      die "smtp-source failed: $(tail -n 5 "$dir/source.out")"
-    s1=$(now)
-    src_s=$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", b - a }')
-    src_rate=$(fdiv "$count" "$src_s")
-    echo "smtp-source -d -s $conc -m $count -l $size: ${src_s}s, $src_rate msgs/s" \
-      "(the sink counted $(($(sink_messages) - before)))"
+    source_run "$count"
+    after_src=$src_rate
+    src_rate=$(awk -v a="$before_src" -v b="$after_src" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+    before_src=$after_src
     fraction=$(awk -v a="$rate" -v b="$src_rate" 'BEGIN { if (a != "-" && b > 0) printf "%.3f", a / b; else printf "-" }')
     rows+=("| $n | $backend | $sent | $planned | $total | $rate | $src_rate | $fraction | $((rss_kb / 1024)) |")
     fractions+=("$fraction")
@@ -338,7 +352,7 @@ for n in "${sizes[@]}"; do
 done
 
 echo
-echo "| N | backend | msgs sent | plan s | total s | msgs/s | smtp-source msgs/s | fraction | peak RSS MB |"
+echo "| N | backend | msgs sent | plan s | total s | msgs/s | smtp-source msgs/s (before and after, mean) | fraction | peak RSS MB |"
 echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 if [ ${#summaries[@]} -gt 0 ]; then
