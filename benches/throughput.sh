@@ -179,17 +179,19 @@ sink_messages() {
   tr '\r' '\n' <"$work/sink.out" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -n 1 | grep . || echo 0
 }
 
-# A fresh database for one run: its URL in $db (not run in a subshell, so that cleanup
-# knows every PostgreSQL database it created).
-fresh_db() { # $1: a name for the run
+# A fresh database named $1, empty (dropped first if it is there): its URL in $db (not run in
+# a subshell, so that cleanup knows every PostgreSQL database it created).
+fresh_db() {
   if [ "$backend" = sqlite ]; then
+    rm -f "$work/$1.db" "$work/$1.db-wal" "$work/$1.db-shm"
     db="sqlite://$work/$1.db"
   else
     local name base query
     name="paperboy_bench_$$_$1"
+    psql "$db_base" -qAtc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null || true
     psql "$db_base" -v ON_ERROR_STOP=1 -qAtc "CREATE DATABASE \"$name\"" >/dev/null ||
       die "could not create database $name"
-    pg_dbs+=("$name")
+    [[ " ${pg_dbs[*]} " == *" $name "* ]] || pg_dbs+=("$name")
     base=${db_base%%\?*}
     query=${db_base#"$base"}
     db="${base%/*}/$name$query"
@@ -270,17 +272,19 @@ for n in "${sizes[@]}"; do
   # of emails among its subscribers gives).
   source_run $(((n * emls + sample - 1) / sample))
   before_src=$src_rate
+  # The config of every run: the same subscribers and database name (emptied before each).
+  fresh_db "n$n"
+  gen "$n" "$db" "$dir/outbox-unused" "$dir/config.toml"
+  # What loading this config costs (parse, validate, compile templates): part of "plan s".
+  c0=$(now)
+  "$bin" --config "$dir/config.toml" check >/dev/null ||
+    die "paperboy check refused the generated config (above)"
+  config_s=$(awk -v a="$c0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
   fractions=()
   for run in $(seq "$runs"); do
     [ "$runs" = 1 ] || echo "-- run $run of $runs"
-    # paperboy send, end to end.
-    fresh_db "n${n}_r$run"
-    gen "$n" "$db" "$dir/outbox-unused" "$dir/config.toml"
-    # What loading this config costs (parse, validate, compile templates): part of "plan s".
-    c0=$(now)
-    "$bin" --config "$dir/config.toml" check >/dev/null ||
-      die "paperboy check refused the generated config (above)"
-    config_s=$(awk -v a="$c0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
+    # paperboy send, end to end, on an empty database.
+    fresh_db "n$n"
     before=$(sink_messages)
     start=$(now)
     RUST_LOG=info /usr/bin/time -v -o "$dir/time.txt" \
@@ -332,11 +336,10 @@ for n in "${sizes[@]}"; do
   fi
 
   if [ "$perf" = 1 ]; then
-    fresh_db "n${n}_perf"
-    gen "$n" "$db" "$dir/outbox-unused" "$dir/perf.toml"
+    fresh_db "n$n"
     echo "profiling a second run under perf ..."
     RUST_LOG=info perf record -q -e cpu-clock -F 999 -o "$dir/perf.data" -- \
-      "$bin" --config "$dir/perf.toml" --log-format json send --source-file "$source_file" \
+      "$bin" --config "$dir/config.toml" --log-format json send --source-file "$source_file" \
       >"$dir/perf.out" 2>"$dir/perf.log" || die "the profiled run failed: $(tail -n 5 "$dir/perf.log")"
     drop_db "$db"
     # By thread: sqlx-sqlite-wor(ker) runs SQLite, tokio-rt-worker renders and sends.

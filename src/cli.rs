@@ -246,7 +246,12 @@ fn date_for(
 }
 
 async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    Store::connect(&cfg.database_url)
+    open_store_warm(cfg, 0).await
+}
+
+/// The store, with `extra` connections opened ahead (see `Store::connect_warm`).
+async fn open_store_warm(cfg: &Config, extra: u32) -> anyhow::Result<Store> {
+    Store::connect_warm(&cfg.database_url, extra)
         .await
         .with_context(|| format!("database {}", redact_url(&cfg.database_url)))
 }
@@ -585,9 +590,7 @@ async fn dispatch(
             let source = source_for(cfg, source_file)?;
             // Planning and sending use several connections at once: opened ahead, while
             // the schema is checked.
-            let store = Store::connect_warm(&cfg.database_url, if dry_run { 0 } else { 4 })
-                .await
-                .with_context(|| format!("database {}", redact_url(&cfg.database_url)))?;
+            let store = open_store_warm(cfg, if dry_run { 0 } else { 4 }).await?;
             let opts = RunOptions {
                 dry_run,
                 final_try: true,
