@@ -5,9 +5,7 @@
 
 mod support;
 
-use chrono::NaiveDate;
 use paperboy::digest::{Digest, DigestGroup};
-use paperboy::source::HfSource;
 use paperboy::store::{DeliveryStatus, NewDelivery, Store};
 use support::*;
 
@@ -18,11 +16,7 @@ async fn a_popular_papers_deliveries_are_stored_uncompressed() {
         async {
             let db = PgDatabase::create();
             let store = Store::connect(&db.url).await.unwrap();
-            let date = NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
-            let papers = HfSource::from_file("tests/fixtures/hf/2026-04-10.json".into())
-                .fetch_day(date)
-                .await
-                .unwrap();
+            let (date, papers) = recorded_papers_of_2026_04_10().await;
             let popular = papers[0].id.clone();
             // One write of 1,000 digests that all hold the same paper (as a plan chunk does).
             let chunk: Vec<NewDelivery> = (0..1000)

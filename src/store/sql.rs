@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::Row;
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
@@ -126,6 +125,28 @@ const PG_MAX_CONNECTIONS: u32 = 8;
 
 const CLAIM_COLUMNS: &str =
     "RETURNING id, subscriber, digest_date, message_id, digest, attempts, created_at, error";
+
+/// How a claim begins on PostgreSQL. The pick must walk the queue's index in order and stop
+/// after the rows it takes. How many rows are pending is what PostgreSQL's statistics know
+/// least (none on a new table; next to none after a day's sending): believing the pick small,
+/// the planner may read every pending row and sort them, for each claim, which is quadratic in
+/// a day's deliveries (5-9 ms a claim at 10,000 pending, where the index takes 0.5 ms). Bitmap
+/// and sequential scans are ruled out, for the claim's transaction alone.
+const PG_CLAIM_BEGIN: &str =
+    "BEGIN; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off";
+
+/// A row as a claim returns it (`CLAIM_COLUMNS`).
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    id: i64,
+    subscriber: String,
+    digest_date: NaiveDate,
+    message_id: String,
+    digest: String,
+    attempts: i64,
+    created_at: DateTime<Utc>,
+    error: Option<String>,
+}
 
 /// A claimed row handed back as never tried: pending again, its attempt not counted, its
 /// lease and claim gone.
@@ -349,34 +370,53 @@ impl Store {
                 break;
             }
             // Only the fixed lock clause is spliced in; the values are bound.
-            on_pool!(self, pool => {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(expires)
-                    .bind(&token)
-                    .bind(now)
-                    .bind(left as i64)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(q("claim deliveries"))?;
-                for r in rows {
-                    let id: i64 = r.get(0);
-                    let digest: String = r.get(4);
-                    match serde_json::from_str(&digest) {
-                        Ok(digest) => out.push(Delivery {
-                            id,
-                            subscriber: r.get(1),
-                            digest_date: r.get(2),
-                            message_id: r.get(3),
-                            digest,
-                            attempts: r.get(5),
-                            created_at: r.get(6),
-                            last_error: r.get(7),
-                            claim_token: token.clone(),
-                        }),
-                        Err(e) => unreadable.push((id, e.to_string())),
+            let sql = sqlx::AssertSqlSafe(sql);
+            let rows: Vec<ClaimedRow> = match &self.pool {
+                Pool::Sqlite(pool) => {
+                    sqlx::query_as(sql)
+                        .bind(expires)
+                        .bind(&token)
+                        .bind(now)
+                        .bind(left as i64)
+                        .fetch_all(pool)
+                        .await
+                }
+                Pool::Postgres(pool) => {
+                    // In a transaction of its own, for PG_CLAIM_BEGIN's settings.
+                    let mut tx = pool
+                        .begin_with(PG_CLAIM_BEGIN)
+                        .await
+                        .map_err(q("claim deliveries"))?;
+                    let rows = sqlx::query_as(sql)
+                        .bind(expires)
+                        .bind(&token)
+                        .bind(now)
+                        .bind(left as i64)
+                        .fetch_all(&mut *tx)
+                        .await;
+                    match rows {
+                        Ok(rows) => tx.commit().await.map(|()| rows),
+                        Err(e) => Err(e),
                     }
                 }
-            });
+            }
+            .map_err(q("claim deliveries"))?;
+            for r in rows {
+                match serde_json::from_str(&r.digest) {
+                    Ok(digest) => out.push(Delivery {
+                        id: r.id,
+                        subscriber: r.subscriber,
+                        digest_date: r.digest_date,
+                        message_id: r.message_id,
+                        digest,
+                        attempts: r.attempts,
+                        created_at: r.created_at,
+                        last_error: r.error,
+                        claim_token: token.clone(),
+                    }),
+                    Err(e) => unreadable.push((r.id, e.to_string())),
+                }
+            }
         }
         // A row that cannot be read is failed with the reason, not claimed again and again.
         for (id, e) in unreadable {
@@ -528,6 +568,31 @@ impl Store {
 }
 
 impl Store {
+    /// PostgreSQL's plan for a claim of 64 due rows, made as `claim_batch` makes it (empty on
+    /// SQLite). For the test that a claim does not read every pending row.
+    #[doc(hidden)]
+    pub async fn claim_plan(&self) -> Result<String, StoreError> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Ok(String::new());
+        };
+        let now = Utc::now();
+        let mut tx = pool
+            .begin_with(PG_CLAIM_BEGIN)
+            .await
+            .map_err(q("explain"))?;
+        let sql = format!("EXPLAIN {}", self.claim_sql(false));
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind("token")
+            .bind(now)
+            .bind(64_i64)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("explain"))?;
+        tx.rollback().await.map_err(q("explain"))?;
+        Ok(rows.join("\n"))
+    }
+
     /// What the database makes of the look-ups that every claim, wake-up and plan runs: each
     /// query's EXPLAIN, by name. For the tests that check that none of them reads the whole
     /// table of deliveries, which holds every digest ever planned. PostgreSQL is told to

@@ -737,3 +737,14 @@ pub fn smtp_section(server: &SmtpServer, opts: &SmtpOptions) -> String {
     }
     s
 }
+
+/// 2026-04-10's recorded papers (tests/fixtures/hf), read as the source reads them.
+#[allow(dead_code)] // not every test binary reads them
+pub async fn recorded_papers_of_2026_04_10() -> (chrono::NaiveDate, Vec<paperboy::domain::Paper>) {
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
+    let papers = paperboy::source::HfSource::from_file(fixture("2026-04-10.json"))
+        .fetch_day(date)
+        .await
+        .unwrap();
+    (date, papers)
+}
