@@ -101,8 +101,10 @@ pub struct DeliverOptions {
 const GROUP: usize = 32;
 const GROUP_WAIT: Duration = Duration::from_millis(10);
 
-/// Rows claimed per query: one claim (a write) serves this many messages.
-const CLAIM_BATCH: usize = 64;
+/// Rows queued, and claimed by one query at most, while no plan is being written. The feeder
+/// claims when the queue is half empty, so a claim (a write) serves about half this many
+/// messages: 64 rather than 32 cost PostgreSQL about 15% less CPU over a run.
+const CLAIM_BATCH: usize = 128;
 
 /// Rows queued and claimed at once while a plan is being written. The database is free for
 /// a claim or a record only between the plan's batches (about a tenth of a second each with
