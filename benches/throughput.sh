@@ -30,7 +30,9 @@
 #
 # Needs: python3, GNU time (/usr/bin/time), smtp-sink and smtp-source (Debian package postfix;
 # the postfix daemon itself need not run), psql for PostgreSQL, perf for --perf.
-# Prints figures only; nothing here asserts a time.
+# Besides the table, each run prints the CPU the sink and (on PostgreSQL) this machine's
+# PostgreSQL processes used meanwhile, from /proc: the sink does the same work per message for
+# both senders. Prints figures only; nothing here asserts a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -210,20 +212,47 @@ gen() { # $1: subscribers, $2: database URL, $3: outbox dir, $4: config file
 }
 
 now() { date +%s.%N; }
+# CPU seconds used so far by the sink and by this machine's PostgreSQL processes (exited
+# backends included: the server's postmaster counts them), from /proc: "SINK PG".
+proc_cpu() {
+  python3 - "$sink_pid" <<'PY'
+import os, sys
+hz = os.sysconf("SC_CLK_TCK")
+def stat(pid):  # the fields after the command name: [11] utime ... [14] cstime
+    with open("/proc/%s/stat" % pid) as f:
+        return [int(x) for x in f.read().rsplit(")", 1)[1].split()[11:15]]
+sink = pg = 0
+try:
+    sink = sum(stat(sys.argv[1])[:2])
+except OSError:
+    pass
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open("/proc/%s/comm" % pid) as f:
+            if f.read().strip() == "postgres":
+                pg += sum(stat(pid))
+    except OSError:
+        pass
+print("%.2f %.2f" % (sink / hz, pg / hz))
+PY
+}
+cpu_diff() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # smtp-source, same sessions (-s), each reusing its connection (-d) as paperboy does, $1
 # messages of the mean size: its rate in $src_rate.
 source_run() {
-  local count=$1 before s0 s1 src_s
+  local count=$1 before s0 s1 src_s sink0 sink1 _
   before=$(sink_messages)
+  read -r sink0 _ < <(proc_cpu)
   s0=$(now)
   "$source_bin" -d -s "$conc" -m "$count" -l "$size" -f digest@example.org \
     -t reader@example.org -M bench.example.org "127.0.0.1:$port" >"$dir/source.out" 2>&1 ||
     die "smtp-source failed: $(tail -n 5 "$dir/source.out")"
   s1=$(now)
+  read -r sink1 _ < <(proc_cpu)
   src_s=$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", b - a }')
   src_rate=$(fdiv "$count" "$src_s")
   echo "smtp-source -d -s $conc -m $count -l $size: ${src_s}s, $src_rate msgs/s" \
-    "(the sink counted $(($(sink_messages) - before)))"
+    "(the sink counted $(($(sink_messages) - before)), its CPU $(cpu_diff "$sink0" "$sink1")s)"
 }
 # Seconds from a `date +%s.%N` to each JSON log line with the given message: the first and the
 # last, "- -" when there is none.
@@ -286,12 +315,14 @@ for n in "${sizes[@]}"; do
     # paperboy send, end to end, on an empty database.
     fresh_db "n$n"
     before=$(sink_messages)
+    read -r sink0 pg0 < <(proc_cpu)
     start=$(now)
     RUST_LOG=info /usr/bin/time -v -o "$dir/time.txt" \
       "$bin" --config "$dir/config.toml" --log-format json send --source-file "$source_file" \
       >"$dir/send.out" 2>"$dir/send.log" ||
       die "paperboy send failed: $(tail -n 5 "$dir/send.out" "$dir/send.log")"
     end=$(now)
+    read -r sink1 pg1 < <(proc_cpu)
     total=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
     received=$(($(sink_messages) - before))
     cat "$dir/send.out"
@@ -312,6 +343,10 @@ for n in "${sizes[@]}"; do
     echo "paperboy: ${total}s wall, ${user}s user + ${sys}s system CPU ($cpu);" \
       "'planned' at ${planned}s (loading the config alone: ${config_s}s), first 'sent' at ${first_sent}s, last at ${last_sent}s;" \
       "$sent sent: $rate msgs/s end to end, $send_rate msgs/s from 'planned' to the last 'sent'"
+    others="the sink's CPU meanwhile $(cpu_diff "$sink0" "$sink1")s"
+    [ "$backend" = sqlite ] ||
+      others="$others, PostgreSQL's on this machine $(cpu_diff "$pg0" "$pg1")s"
+    echo "$others"
     drop_db "$db"
 
     # The sink's own limit, measured after this run as before it (the machine's speed
