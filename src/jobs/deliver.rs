@@ -106,6 +106,17 @@ const GROUP_WAIT: Duration = Duration::from_millis(10);
 /// messages: 64 rather than 32 cost PostgreSQL about 15% less CPU over a run.
 const CLAIM_BATCH: usize = 128;
 
+/// Rows queued per worker at most: a queued row waits (under its lease, renewed after a
+/// quarter of it) for about this many sends of one worker.
+const QUEUED_PER_WORKER: usize = 16;
+
+/// How many rows the queue holds while no plan is being written, for `workers` workers.
+fn usual_queue(workers: usize) -> usize {
+    CLAIM_BATCH
+        .min(QUEUED_PER_WORKER * workers)
+        .max(2 * workers)
+}
+
 /// Rows queued and claimed at once while a plan is being written. The database is free for
 /// a claim or a record only between the plan's batches (about a tenth of a second each with
 /// SQLite): the queue and the outcomes waiting to be recorded then hold that long of sending,
@@ -228,7 +239,7 @@ pub async fn deliver(
     } else if shared.opts.planning.is_some() {
         QUEUED_WHILE_PLANNING.max(2 * workers)
     } else {
-        CLAIM_BATCH.max(2 * workers)
+        usual_queue(workers)
     };
     let (jobs, jobs_rx) = mpsc::channel::<Job>(depth);
     let jobs_rx = Arc::new(tokio::sync::Mutex::new(jobs_rx));
@@ -303,7 +314,7 @@ async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
     // few and far between: the queue then holds up to QUEUED_WHILE_PLANNING rows, and
     // afterwards again as many as it holds without a plan (queued rows wait unrenewed).
     let planning = || (sh.opts.planning.as_ref()).is_some_and(|p| !p.is_cancelled());
-    let usual = (CLAIM_BATCH.max(2 * sh.cfg.delivery.concurrency)).min(jobs.max_capacity());
+    let usual = usual_queue(sh.cfg.delivery.concurrency).min(jobs.max_capacity());
     let mut expired_checked: Option<Instant> = None;
     while !sh.stopping() {
         let (target, most) = if planning() {
@@ -767,6 +778,15 @@ mod tests {
         keep_first(&mut cache, found(2));
         assert_eq!(cache.len(), 2);
         assert!(Arc::ptr_eq(&cache[&papers[0].id], &first));
+    }
+
+    #[test]
+    fn the_queue_holds_sixteen_rows_a_worker_up_to_a_claims_batch() {
+        assert_eq!(usual_queue(1), 16);
+        assert_eq!(usual_queue(4), 64);
+        assert_eq!(usual_queue(8), CLAIM_BATCH);
+        assert_eq!(usual_queue(32), CLAIM_BATCH);
+        assert_eq!(usual_queue(100), 200);
     }
 
     #[test]
