@@ -236,7 +236,8 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
 print("%.2f %.2f" % (sink / hz, pg / hz))
 PY
 }
-cpu_diff() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# $2 - $1, to the hundredth (seconds of the clock or of CPU).
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # smtp-source, same sessions (-s), each reusing its connection (-d) as paperboy does, $1
 # messages of the mean size: its rate in $src_rate.
 source_run() {
@@ -249,10 +250,10 @@ source_run() {
     die "smtp-source failed: $(tail -n 5 "$dir/source.out")"
   s1=$(now)
   read -r sink1 _ < <(proc_cpu)
-  src_s=$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", b - a }')
+  src_s=$(minus "$s0" "$s1")
   src_rate=$(fdiv "$count" "$src_s")
   echo "smtp-source -d -s $conc -m $count -l $size: ${src_s}s, $src_rate msgs/s" \
-    "(the sink counted $(($(sink_messages) - before)), its CPU $(cpu_diff "$sink0" "$sink1")s)"
+    "(the sink counted $(($(sink_messages) - before)), its CPU $(minus "$sink0" "$sink1")s)"
 }
 # Seconds from a `date +%s.%N` to each JSON log line with the given message: the first and the
 # last, "- -" when there is none.
@@ -308,7 +309,7 @@ for n in "${sizes[@]}"; do
   c0=$(now)
   "$bin" --config "$dir/config.toml" check >/dev/null ||
     die "paperboy check refused the generated config (above)"
-  config_s=$(awk -v a="$c0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
+  config_s=$(minus "$c0" "$(now)")
   fractions=()
   for run in $(seq "$runs"); do
     [ "$runs" = 1 ] || echo "-- run $run of $runs"
@@ -323,7 +324,7 @@ for n in "${sizes[@]}"; do
       die "paperboy send failed: $(tail -n 5 "$dir/send.out" "$dir/send.log")"
     end=$(now)
     read -r sink1 pg1 < <(proc_cpu)
-    total=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+    total=$(minus "$start" "$end")
     received=$(($(sink_messages) - before))
     cat "$dir/send.out"
     sent=$(sed -n 's/.*(\([0-9]*\) by this run).*/\1/p' "$dir/send.out")
@@ -343,9 +344,9 @@ for n in "${sizes[@]}"; do
     echo "paperboy: ${total}s wall, ${user}s user + ${sys}s system CPU ($cpu);" \
       "'planned' at ${planned}s (loading the config alone: ${config_s}s), first 'sent' at ${first_sent}s, last at ${last_sent}s;" \
       "$sent sent: $rate msgs/s end to end, $send_rate msgs/s from 'planned' to the last 'sent'"
-    others="the sink's CPU meanwhile $(cpu_diff "$sink0" "$sink1")s"
+    others="the sink's CPU meanwhile $(minus "$sink0" "$sink1")s"
     [ "$backend" = sqlite ] ||
-      others="$others, PostgreSQL's on this machine $(cpu_diff "$pg0" "$pg1")s"
+      others="$others, PostgreSQL's on this machine $(minus "$pg0" "$pg1")s"
     echo "$others"
     drop_db "$db"
 

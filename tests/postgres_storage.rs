@@ -5,8 +5,7 @@
 
 mod support;
 
-use paperboy::digest::{Digest, DigestGroup};
-use paperboy::store::{DeliveryStatus, NewDelivery, Store};
+use paperboy::store::Store;
 use support::*;
 
 #[tokio::test]
@@ -19,20 +18,8 @@ async fn a_popular_papers_deliveries_are_stored_uncompressed() {
             let (date, papers) = recorded_papers_of_2026_04_10().await;
             let popular = papers[0].id.clone();
             // One write of 1,000 digests that all hold the same paper (as a plan chunk does).
-            let chunk: Vec<NewDelivery> = (0..1000)
-                .map(|i| NewDelivery {
-                    subscriber: format!("r{i}@example.org"),
-                    message_id: format!("<{i}@example.org>"),
-                    digest: Digest {
-                        groups: vec![DigestGroup {
-                            topic: "t".into(),
-                            papers: vec![popular.clone()],
-                        }],
-                    },
-                    status: DeliveryStatus::Pending,
-                    note: None,
-                    not_before: None,
-                })
+            let chunk: Vec<_> = (0..1000)
+                .map(|i| pending_delivery(format!("r{i}@example.org"), popular.clone()))
                 .collect();
             assert_eq!(store.plan(date, &chunk).await.unwrap(), 1000);
 

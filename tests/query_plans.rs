@@ -46,27 +46,15 @@ async fn hot_look_ups_use_an_index_on_postgres() {
 /// row for each claim; once analysed, on a small table, it joined the picked ids to every row.
 #[tokio::test]
 async fn a_claim_reads_only_the_rows_it_takes_on_postgres() {
-    use paperboy::digest::{Digest, DigestGroup};
-    use paperboy::store::{DeliveryStatus, NewDelivery};
-
     on_postgres("a_claim_reads_only_the_rows_it_takes", async {
         let db = PgDatabase::create();
         let store = Store::connect(&db.url).await.unwrap();
         let (date, papers) = recorded_papers_of_2026_04_10().await;
         for chunk in 0..5 {
-            let planned: Vec<NewDelivery> = (0..1000)
-                .map(|i| NewDelivery {
-                    subscriber: format!("r{chunk}-{i}@example.org"),
-                    message_id: format!("<{chunk}-{i}@example.org>"),
-                    digest: Digest {
-                        groups: vec![DigestGroup {
-                            topic: "t".into(),
-                            papers: vec![papers[i % papers.len()].id.clone()],
-                        }],
-                    },
-                    status: DeliveryStatus::Pending,
-                    note: None,
-                    not_before: None,
+            let planned: Vec<_> = (0..1000)
+                .map(|i| {
+                    let paper = papers[i % papers.len()].id.clone();
+                    pending_delivery(format!("r{chunk}-{i}@example.org"), paper)
                 })
                 .collect();
             assert_eq!(store.plan(date, &planned).await.unwrap(), 1000);

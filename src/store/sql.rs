@@ -372,37 +372,31 @@ impl Store {
                 break;
             }
             // Only the fixed lock clause is spliced in; the values are bound.
-            let sql = sqlx::AssertSqlSafe(sql);
-            let rows: Vec<ClaimedRow> = match &self.pool {
-                Pool::Sqlite(pool) => {
-                    sqlx::query_as(sql)
+            macro_rules! claim {
+                ($executor:expr) => {
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
                         .bind(expires)
                         .bind(&token)
                         .bind(now)
                         .bind(left as i64)
-                        .fetch_all(pool)
+                        .fetch_all($executor)
                         .await
-                }
+                        .map_err(q("claim deliveries"))?
+                };
+            }
+            let rows: Vec<ClaimedRow> = match &self.pool {
+                Pool::Sqlite(pool) => claim!(pool),
                 Pool::Postgres(pool) => {
                     // In a transaction of its own, for PG_CLAIM_BEGIN's settings.
                     let mut tx = pool
                         .begin_with(PG_CLAIM_BEGIN)
                         .await
                         .map_err(q("claim deliveries"))?;
-                    let rows = sqlx::query_as(sql)
-                        .bind(expires)
-                        .bind(&token)
-                        .bind(now)
-                        .bind(left as i64)
-                        .fetch_all(&mut *tx)
-                        .await;
-                    match rows {
-                        Ok(rows) => tx.commit().await.map(|()| rows),
-                        Err(e) => Err(e),
-                    }
+                    let rows = claim!(&mut *tx);
+                    tx.commit().await.map_err(q("claim deliveries"))?;
+                    rows
                 }
-            }
-            .map_err(q("claim deliveries"))?;
+            };
             for r in rows {
                 match serde_json::from_str(&r.digest) {
                     Ok(digest) => out.push(Delivery {
@@ -574,25 +568,17 @@ impl Store {
     /// (empty on SQLite). For the test that a claim reads only the rows it takes.
     #[doc(hidden)]
     pub async fn claim_plan(&self, max: usize) -> Result<String, StoreError> {
-        let Pool::Postgres(pool) = &self.pool else {
+        if let Pool::Sqlite(_) = self.pool {
             return Ok(String::new());
-        };
-        let now = Utc::now();
-        let mut tx = pool
-            .begin_with(PG_CLAIM_BEGIN)
-            .await
-            .map_err(q("explain"))?;
-        let sql = format!("EXPLAIN {}", self.claim_sql(false));
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .bind("token")
-            .bind(now)
-            .bind(max as i64)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(q("explain"))?;
-        tx.rollback().await.map_err(q("explain"))?;
-        Ok(rows.join("\n"))
+        }
+        let plan = self
+            .explain(
+                &self.claim_sql(false),
+                Binds::Claim(max as i64),
+                PG_CLAIM_BEGIN,
+            )
+            .await?;
+        Ok(plan.join("\n"))
     }
 
     /// What the database makes of the look-ups that every claim, wake-up and plan runs: each
@@ -602,69 +588,79 @@ impl Store {
     /// then means that no index serves the query.
     #[doc(hidden)]
     pub async fn query_plans(&self) -> Result<Vec<(&'static str, String)>, StoreError> {
-        let now = Utc::now();
-        let today = now.date_naive();
-        // What each query's placeholders take.
-        enum Binds {
-            /// A claim's lease end, token, now and limit.
-            Claim,
-            Nothing,
-            Date,
-        }
+        let today = Utc::now().date_naive();
         let queries = [
-            ("claim of due rows", self.claim_sql(false), Binds::Claim),
+            ("claim of due rows", self.claim_sql(false), Binds::Claim(64)),
             (
                 "claim of expired leases",
                 self.claim_sql(true),
-                Binds::Claim,
+                Binds::Claim(64),
             ),
             ("next wake-up", NEXT_WAKEUP.to_string(), Binds::Nothing),
             (
                 "planned subscribers",
                 super::papers::PLANNED_SUBSCRIBERS.to_string(),
-                Binds::Date,
+                Binds::Date(today),
             ),
         ];
         let mut out = Vec::new();
         for (name, sql, binds) in queries {
-            macro_rules! bound {
-                ($query:expr) => {
-                    match binds {
-                        Binds::Claim => $query.bind(now).bind("token").bind(now).bind(64_i64),
-                        Binds::Nothing => $query,
-                        Binds::Date => $query.bind(today),
-                    }
-                };
-            }
-            let plan = match &self.pool {
-                Pool::Sqlite(pool) => {
-                    let sql = format!("EXPLAIN QUERY PLAN {sql}");
-                    let rows: Vec<(i64, i64, i64, String)> =
-                        bound!(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
-                            .fetch_all(pool)
-                            .await
-                            .map_err(q("explain"))?;
-                    rows.into_iter().map(|r| r.3).collect::<Vec<_>>()
-                }
-                Pool::Postgres(pool) => {
-                    let mut tx = pool.begin().await.map_err(q("explain"))?;
-                    sqlx::query("SET LOCAL enable_seqscan = off")
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(q("explain"))?;
-                    let sql = format!("EXPLAIN {sql}");
-                    let rows: Vec<String> = bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)))
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(q("explain"))?;
-                    tx.rollback().await.map_err(q("explain"))?;
-                    rows
-                }
-            };
+            let plan = self
+                .explain(&sql, binds, "BEGIN; SET LOCAL enable_seqscan = off")
+                .await?;
             out.push((name, plan.join("\n")));
         }
         Ok(out)
     }
+
+    /// The lines of `sql`'s plan, its placeholders bound to `binds`; on PostgreSQL in a
+    /// transaction begun with `pg_begin` (rolled back).
+    async fn explain(
+        &self,
+        sql: &str,
+        binds: Binds,
+        pg_begin: &'static str,
+    ) -> Result<Vec<String>, StoreError> {
+        let now = Utc::now();
+        macro_rules! bound {
+            ($query:expr) => {
+                match binds {
+                    Binds::Claim(max) => $query.bind(now).bind("token").bind(now).bind(max),
+                    Binds::Nothing => $query,
+                    Binds::Date(date) => $query.bind(date),
+                }
+            };
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let sql = format!("EXPLAIN QUERY PLAN {sql}");
+                let rows: Vec<(i64, i64, i64, String)> =
+                    bound!(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+                        .fetch_all(pool)
+                        .await
+                        .map_err(q("explain"))?;
+                Ok(rows.into_iter().map(|r| r.3).collect())
+            }
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin_with(pg_begin).await.map_err(q("explain"))?;
+                let sql = format!("EXPLAIN {sql}");
+                let rows: Vec<String> = bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(q("explain"))?;
+                tx.rollback().await.map_err(q("explain"))?;
+                Ok(rows)
+            }
+        }
+    }
+}
+
+/// What a query's placeholders take, for `Store::explain`.
+enum Binds {
+    /// A claim's lease end, token, now and limit.
+    Claim(i64),
+    Nothing,
+    Date(NaiveDate),
 }
 
 #[cfg(test)]

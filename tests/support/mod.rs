@@ -748,3 +748,25 @@ pub async fn recorded_papers_of_2026_04_10() -> (chrono::NaiveDate, Vec<paperboy
         .unwrap();
     (date, papers)
 }
+
+/// A pending delivery for `subscriber` of one paper under topic "t", as a plan writes it (its
+/// Message-ID from the address).
+#[allow(dead_code)] // not every test binary plans by hand
+pub fn pending_delivery(
+    subscriber: String,
+    paper: paperboy::domain::ArxivId,
+) -> paperboy::store::NewDelivery {
+    paperboy::store::NewDelivery {
+        message_id: format!("<{subscriber}>"),
+        subscriber,
+        digest: paperboy::digest::Digest {
+            groups: vec![paperboy::digest::DigestGroup {
+                topic: "t".into(),
+                papers: vec![paper],
+            }],
+        },
+        status: paperboy::store::DeliveryStatus::Pending,
+        note: None,
+        not_before: None,
+    }
+}
