@@ -74,7 +74,14 @@ impl Rendered {
     /// The HTML in quoted-printable (CRLF line breaks), each card's lines encoded once per
     /// card: the bytes lettre would make of `html` with that transfer encoding.
     pub fn html_quoted_printable(&self) -> Vec<u8> {
-        qp::encode_with_cards(
+        let mut out = Vec::with_capacity(qp::encoded_size_hint(&self.html));
+        self.html_quoted_printable_into(&mut out);
+        out
+    }
+
+    /// Appends [`Rendered::html_quoted_printable`] to `out`.
+    pub fn html_quoted_printable_into(&self, out: &mut Vec<u8>) {
+        qp::encode_with_cards_into(
             &self.html,
             self.html_cards.iter().filter_map(|(at, card)| {
                 Some(qp::Placed {
@@ -83,13 +90,21 @@ impl Rendered {
                     encoded: &card.html_qp,
                 })
             }),
+            out,
         )
     }
 
     /// The text in quoted-printable (CRLF line breaks), each card's lines encoded once per
     /// card.
     pub fn text_quoted_printable(&self) -> Vec<u8> {
-        qp::encode_with_cards(
+        let mut out = Vec::with_capacity(qp::encoded_size_hint(&self.text));
+        self.text_quoted_printable_into(&mut out);
+        out
+    }
+
+    /// Appends [`Rendered::text_quoted_printable`] to `out`.
+    pub fn text_quoted_printable_into(&self, out: &mut Vec<u8>) {
+        qp::encode_with_cards_into(
             &self.text,
             self.text_cards.iter().filter_map(|(at, card)| {
                 Some(qp::Placed {
@@ -98,7 +113,13 @@ impl Rendered {
                     encoded: &card.text_qp,
                 })
             }),
+            out,
         )
+    }
+
+    /// About the size of both parts in quoted-printable.
+    pub fn quoted_printable_size_hint(&self) -> usize {
+        qp::encoded_size_hint(&self.html) + qp::encoded_size_hint(&self.text)
     }
 }
 
@@ -354,13 +375,15 @@ impl Renderer {
             })
             .map_err(fail(subscriber, TEXT_TEMPLATE))?;
         let (text, text_cards) = normalize_with_cards(&text, &text_cards);
-        // The subject sees no cards; its view is small unless it reads the papers.
-        let subject_fields = self.subject_reads_papers.then_some(&fields[..]);
-        let subject_view = email.view(subject_fields, |_, _| None, |_| None);
-        let subject = self
-            .text
-            .render(SUBJECT_TEMPLATE, &subject_view)
-            .map_err(fail(subscriber, SUBJECT_TEMPLATE))?;
+        // A subject that does not read the papers cannot tell the frames' view (cards' markers,
+        // maybe fields) from one without them: it reuses it. One that reads them gets its own.
+        let subject = if self.subject_reads_papers {
+            let subject_view = email.view(Some(&fields[..]), |_, _| None, |_| None);
+            self.text.render(SUBJECT_TEMPLATE, &subject_view)
+        } else {
+            self.text.render_with_context(SUBJECT_TEMPLATE, &html_view)
+        }
+        .map_err(fail(subscriber, SUBJECT_TEMPLATE))?;
         Ok(Rendered {
             subject: one_line(&subject, 200),
             html,

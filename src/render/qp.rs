@@ -221,14 +221,30 @@ pub(super) struct Placed<'a> {
     pub encoded: &'a EncodedOnce,
 }
 
-/// The encoding of `part`, in which each of `cards` (in order, not overlapping) is a copy of
-/// its text: the same bytes as [`encode`]`(part)`, with each card's whole lines encoded once
-/// per card.
+/// [`encode_with_cards_into`] into a buffer of its own.
+#[cfg(test)]
 pub(super) fn encode_with_cards<'a>(
     part: &str,
     cards: impl IntoIterator<Item = Placed<'a>>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(part.len() + part.len() / 16);
+    let mut out = Vec::with_capacity(encoded_size_hint(part));
+    encode_with_cards_into(part, cards, &mut out);
+    out
+}
+
+/// About the size of `part` in quoted-printable (a little over for the usual HTML and text).
+pub(super) fn encoded_size_hint(part: &str) -> usize {
+    part.len() + part.len() / 16
+}
+
+/// Appends to `out` the encoding of `part`, in which each of `cards` (in order, not
+/// overlapping) is a copy of its text: the same bytes as [`encode`]`(part)`, with each card's
+/// whole lines encoded once per card.
+pub(super) fn encode_with_cards_into<'a>(
+    part: &str,
+    cards: impl IntoIterator<Item = Placed<'a>>,
+    out: &mut Vec<u8>,
+) {
     let mut from = 0;
     for card in cards {
         debug_assert_eq!(
@@ -239,12 +255,11 @@ pub(super) fn encode_with_cards<'a>(
             continue;
         };
         // What comes before ends with the card's first line break: its encoding ends a line.
-        encode_into(&part[from..card.at + lines.head], &mut out);
+        encode_into(&part[from..card.at + lines.head], out);
         out.extend_from_slice(&lines.lines);
         from = card.at + lines.end;
     }
-    encode_into(&part[from..], &mut out);
-    out
+    encode_into(&part[from..], out);
 }
 
 #[cfg(test)]
