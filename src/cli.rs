@@ -562,16 +562,16 @@ async fn dispatch(
                 date,
                 cfg.smtp.from.email.domain(),
             );
-            let msg = crate::mail::build_message(
-                &cfg.smtp,
-                &test,
-                &mid,
-                rendered,
-                &links,
-                cfg.dkim.as_deref(),
-            )?;
+            let head = crate::mail::Head {
+                smtp: &cfg.smtp,
+                subscriber: &test,
+                message_id: &mid,
+                links: &links,
+                dkim: cfg.dkim.as_deref(),
+            };
+            let email = crate::mail::build_email(&head, rendered)?;
             let mut mailer = Mailer::from_config(cfg)?;
-            let reply = mailer.send(&msg).await;
+            let reply = mailer.send_email(email).await;
             mailer.close().await;
             let reply = reply?;
             println!(

@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use crate::config::{Config, DeliveryPolicy};
 use crate::digest::Digest;
 use crate::domain::{ArxivId, Paper};
-use crate::mail::{MailError, Mailer, UnsubscribeLinks, build_message};
+use crate::mail::{Head, MailError, Mailer, UnsubscribeLinks, build_email};
 use crate::render::Renderer;
 use crate::store::{Delivery, DeliveryStatus, Finish, Store};
 
@@ -655,14 +655,14 @@ async fn process(
             return Err(e).context("rendering a digest; the delivery stays pending");
         }
     };
-    let msg = match build_message(
-        &sh.cfg.smtp,
-        sub,
-        &d.message_id,
-        rendered,
-        &links,
-        sh.cfg.dkim.as_deref(),
-    ) {
+    let head = Head {
+        smtp: &sh.cfg.smtp,
+        subscriber: sub,
+        message_id: &d.message_id,
+        links: &links,
+        dkim: sh.cfg.dkim.as_deref(),
+    };
+    let email = match build_email(&head, rendered) {
         Ok(m) => m,
         Err(e) => {
             record(sh, &d, Failed, None, Some(&e.to_string()), None).await?;
@@ -679,7 +679,7 @@ async fn process(
     let domain = sub.email.domain();
     let started = Instant::now();
     // The lease is renewed while the send takes long, so nobody takes the row over meanwhile.
-    let send = mailer.send(&msg);
+    let send = mailer.send_email(email);
     tokio::pin!(send);
     let every = p.lease / 3;
     let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);

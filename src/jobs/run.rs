@@ -11,7 +11,7 @@ use tracing::info;
 use super::alerts::{AlertKind, alert};
 use super::{DeliverOptions, RunReport, deliver, plan};
 use crate::config::Config;
-use crate::mail::{Mailer, UnsubscribeLinks, build_message};
+use crate::mail::{Head, Mailer, UnsubscribeLinks, build_email};
 use crate::render::Renderer;
 use crate::source::{FetchError, HfSource};
 use crate::store::{DeliveryStatus, RunRecord, Store};
@@ -256,15 +256,15 @@ async fn run_inner(
                 .context("a planned subscriber vanished from the config")?;
             let links = UnsubscribeLinks::for_subscriber(cfg, &d.subscriber);
             let rendered = renderer.render(sub, date, &d.digest, &papers, links.visible())?;
-            let msg = build_message(
-                &cfg.smtp,
-                sub,
-                &d.message_id,
-                rendered,
-                &links,
-                cfg.dkim.as_deref(),
-            )?;
-            outbox.send(&msg).await?;
+            let head = Head {
+                smtp: &cfg.smtp,
+                subscriber: sub,
+                message_id: &d.message_id,
+                links: &links,
+                dkim: cfg.dkim.as_deref(),
+            };
+            let email = build_email(&head, rendered)?;
+            outbox.send_email(email).await?;
             report.sent += 1;
             report.sent_now += 1;
         }

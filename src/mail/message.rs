@@ -24,14 +24,101 @@ pub fn message_id(subscriber_key: &str, date: NaiveDate, from_domain: &str) -> S
     format!("<digest.{}.{hex}@{from_domain}>", date.format("%Y%m%d"))
 }
 
-pub fn build_message(
-    smtp: &SmtpConfig,
-    subscriber: &Subscriber,
-    message_id: &str,
-    rendered: Rendered,
-    links: &UnsubscribeLinks,
-    dkim: Option<&lettre::message::dkim::DkimConfig>,
+/// Everything of a digest email but its content: who it is from and to, its Message-ID, how
+/// to unsubscribe, and the DKIM key that signs it.
+pub struct Head<'a> {
+    pub smtp: &'a SmtpConfig,
+    pub subscriber: &'a Subscriber,
+    pub message_id: &'a str,
+    pub links: &'a UnsubscribeLinks,
+    pub dkim: Option<&'a lettre::message::dkim::DkimConfig>,
+}
+
+pub fn build_message(head: &Head<'_>, rendered: Rendered) -> Result<Message, MailError> {
+    // Both parts quoted-printable, encoded here: the HTML reuses each card's encoding (see
+    // `Rendered::html_quoted_printable`); the bytes are those lettre would make of the text.
+    let bodies = [
+        rendered.text_quoted_printable(),
+        rendered.html_quoted_printable(),
+    ];
+    let mut msg = message_with(head, &rendered.subject, bodies)?;
+    // Last: the signature covers the headers as they are now.
+    if let Some(d) = head.dkim {
+        lettre::message::dkim::dkim_sign(&mut msg, d);
+    }
+    Ok(msg)
+}
+
+/// An email as it goes out: its envelope and its bytes (CRLF lines, not dot-stuffed).
+#[derive(Debug)]
+pub struct Email {
+    pub envelope: Envelope,
+    pub bytes: Vec<u8>,
+}
+
+/// What [`build_message`] builds, formatted: the bytes of `Message::formatted`, made with
+/// one copy of the parts. lettre formats the headers and the MIME structure around a place
+/// holder per part (a few hundred bytes), and each part's quoted-printable is written once,
+/// in its place; formatting the whole message would copy both parts into it again, and more
+/// as its buffer grows. A DKIM signature covers the parts: then the message is built whole.
+pub fn build_email(head: &Head<'_>, rendered: Rendered) -> Result<Email, MailError> {
+    if head.dkim.is_some() {
+        let msg = build_message(head, rendered)?;
+        return Ok(Email {
+            envelope: msg.envelope().clone(),
+            bytes: msg.formatted(),
+        });
+    }
+    let [text_slot, html_slot] = part_slots();
+    let slots = [text_slot.as_bytes().to_vec(), html_slot.as_bytes().to_vec()];
+    let skeleton = message_with(head, &rendered.subject, slots)?;
+    let frame = skeleton.formatted();
+    // The slots are random per process, and looked for past the message's headers (where
+    // the subject and names are): only the parts' bodies can hold them.
+    let misplaced = || MailError::Build("a part's place holder was not found".to_string());
+    let head = memchr::memmem::find(&frame, b"\r\n\r\n").ok_or_else(misplaced)?;
+    let text_at =
+        head + memchr::memmem::find(&frame[head..], text_slot.as_bytes()).ok_or_else(misplaced)?;
+    let after_text = text_at + text_slot.len();
+    let html_at = after_text
+        + memchr::memmem::find(&frame[after_text..], html_slot.as_bytes()).ok_or_else(misplaced)?;
+    let after_html = html_at + html_slot.len();
+    // Room for the parts, and for the end of DATA (`SmtpSender::send`) without a copy.
+    let mut bytes = Vec::with_capacity(frame.len() + rendered.quoted_printable_size_hint() + 64);
+    bytes.extend_from_slice(&frame[..text_at]);
+    rendered.text_quoted_printable_into(&mut bytes);
+    bytes.extend_from_slice(&frame[after_text..html_at]);
+    rendered.html_quoted_printable_into(&mut bytes);
+    bytes.extend_from_slice(&frame[after_html..]);
+    Ok(Email {
+        envelope: skeleton.envelope().clone(),
+        bytes,
+    })
+}
+
+/// The place holders of the text and HTML parts in [`build_email`]'s frame: random, made
+/// once per process.
+fn part_slots() -> &'static [String; 2] {
+    static SLOTS: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        [format!("paperboy-text-{id}"), format!("paperboy-html-{id}")]
+    })
+}
+
+/// The digest email with `bodies` (text, then HTML) as its parts' quoted-printable.
+fn message_with(
+    head: &Head<'_>,
+    subject: &str,
+    [text, html]: [Vec<u8>; 2],
 ) -> Result<Message, MailError> {
+    let Head {
+        smtp,
+        subscriber,
+        message_id,
+        links,
+        ..
+    } = *head;
     let to = Mailbox::new(subscriber.name.clone(), subscriber.email.address().clone());
     // The envelope the headers give (From to To: no Sender, Cc or Bcc), set here: otherwise
     // lettre formats both addresses into headers and parses them back for every message.
@@ -41,22 +128,24 @@ pub fn build_message(
         .envelope(envelope)
         .from(smtp.from.clone())
         .to(to)
-        .subject(rendered.subject.as_str())
+        .subject(subject)
         .date_now()
         .message_id(Some(message_id.to_string()));
     if let Some(r) = &smtp.reply_to {
         b = b.reply_to(r.clone());
     }
-    // Both parts quoted-printable, encoded here: the HTML reuses each card's encoding (see
-    // `Rendered::html_quoted_printable`); the bytes are those lettre would make of the text.
     let qp = ContentTransferEncoding::QuotedPrintable;
     let body = MultiPart::alternative()
-        .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(
-            Body::dangerous_pre_encoded(rendered.text_quoted_printable(), qp),
-        ))
-        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(
-            Body::dangerous_pre_encoded(rendered.html_quoted_printable(), qp),
-        ));
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(Body::dangerous_pre_encoded(text, qp)),
+        )
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(Body::dangerous_pre_encoded(html, qp)),
+        );
     let mut msg = b
         .multipart(body)
         .map_err(|e| MailError::Build(e.to_string()))?;
@@ -83,16 +172,87 @@ pub fn build_message(
             "List-Unsubscribe=One-Click".to_string(),
         );
     }
-    // Last: the signature covers the headers as they are now.
-    if let Some(d) = dkim {
-        lettre::message::dkim::dkim_sign(&mut msg, d);
-    }
     Ok(msg)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `bytes` with its Date header and its MIME boundary (both made anew for each message)
+    /// replaced by fixed ones.
+    fn fixed(bytes: &[u8]) -> String {
+        let s = String::from_utf8(bytes.to_vec()).unwrap();
+        let boundary = s
+            .split("boundary=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let date = s.lines().find(|l| l.starts_with("Date: ")).unwrap();
+        s.replace(boundary, "BOUNDARY").replace(date, "Date: DATE")
+    }
+
+    #[test]
+    fn emails_are_the_bytes_lettre_formats_of_the_message() {
+        let cfg = crate::config::Config::load_str(
+            "[smtp]\nfrom = \"Paperboy Zoë <p@paperboy.test>\"\n\
+             reply_to = \"desk@paperboy.test\"\n\
+             [unsubscribe]\nbase_url = \"https://digest.example.org/unsubscribe\"\n\
+             secret = \"a long enough secret for the tests\"\n\
+             [topics.agents]\nkeywords = [\"agent\"]\n\
+             [topics.video]\nkeywords = [\"video\"]\n\
+             [[subscribers]]\nemail = \"ada@example.org\"\nname = \"Ada Lovelace-Ürgüp\"\n\
+             topics = [\"agents\", \"video\"]\n\
+             [[subscribers]]\nemail = \"bob@example.org\"\ntopics = [\"agents\"]\n",
+            "test",
+        )
+        .unwrap();
+        let renderer = crate::render::Renderer::new(&cfg.digest, &cfg.topics).unwrap();
+        let papers = crate::source::recorded_papers();
+        let map = crate::domain::papers_by_id(&papers);
+        let date = NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
+        let ids = |from: usize, n: usize| papers[from..from + n].iter().map(|p| p.id.clone());
+        let digests = [
+            vec![("agents", ids(0, 12).collect::<Vec<_>>())],
+            vec![
+                ("agents", ids(3, 2).collect()),
+                ("video", ids(20, 9).collect()),
+            ],
+            vec![],
+        ];
+        for sub in &cfg.subscribers {
+            for groups in &digests {
+                let digest = crate::digest::Digest {
+                    groups: (groups.iter())
+                        .map(|(topic, papers)| crate::digest::DigestGroup {
+                            topic: topic.to_string(),
+                            papers: papers.clone(),
+                        })
+                        .collect(),
+                };
+                let links = UnsubscribeLinks::for_subscriber(&cfg, &sub.email.key());
+                let rendered = renderer
+                    .render(sub, date, &digest, &map, links.visible())
+                    .unwrap();
+                let id = message_id(&sub.email.key(), date, "paperboy.test");
+                let head = Head {
+                    smtp: &cfg.smtp,
+                    subscriber: sub,
+                    message_id: &id,
+                    links: &links,
+                    dkim: None,
+                };
+                let msg = build_message(&head, rendered.clone()).unwrap();
+                let email = build_email(&head, rendered).unwrap();
+                assert_eq!(&email.envelope, msg.envelope());
+                assert_eq!(fixed(&email.bytes), fixed(&msg.formatted()));
+                // And nothing of the place holders is left.
+                assert!(!fixed(&email.bytes).contains("paperboy-text-"));
+            }
+        }
+    }
 
     #[test]
     fn message_ids_are_stable_per_subscriber_and_date() {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{MailError, SmtpSender};
+use super::{Email, MailError, SmtpSender};
 use crate::config::{Config, TransportKind};
 
 pub enum Mailer {
@@ -32,14 +32,23 @@ impl Mailer {
 
     /// Sends `msg`; returns the server's reply (or where the file went).
     pub async fn send(&mut self, msg: &Message) -> Result<String, MailError> {
+        self.send_email(Email {
+            envelope: msg.envelope().clone(),
+            bytes: msg.formatted(),
+        })
+        .await
+    }
+
+    /// Sends a message built as its bytes ([`super::build_email`]).
+    pub async fn send_email(&mut self, email: Email) -> Result<String, MailError> {
         match self {
-            Self::Smtp(s) => s.send(msg.envelope(), msg.formatted()).await,
+            Self::Smtp(s) => s.send(&email.envelope, email.bytes).await,
             Self::Outbox { dir, files } => {
                 tokio::fs::create_dir_all(&*dir)
                     .await
                     .map_err(|e| MailError::Transient(format!("outbox {}: {e}", dir.display())))?;
                 let id = files
-                    .send(msg.clone())
+                    .send_raw(&email.envelope, &email.bytes)
                     .await
                     .map_err(|e| MailError::Transient(format!("outbox {}: {e}", dir.display())))?;
                 Ok(format!(
