@@ -571,7 +571,7 @@ async fn dispatch(
             };
             let email = crate::mail::build_email(&head, rendered)?;
             let mut mailer = Mailer::from_config(cfg)?;
-            let reply = mailer.send_email(email).await;
+            let reply = mailer.send_email(email, None).await;
             mailer.close().await;
             let reply = reply?;
             println!(

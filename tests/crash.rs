@@ -27,6 +27,7 @@ async fn twenty_kills_lose_nothing_and_duplicate_only_what_was_in_flight() {
     api.serve_day("2026-04-10", fixture_items("2026-04-10"));
     let opts = SmtpOptions {
         delay_ms: Some(40),
+        pipelining: true,
         ..Default::default()
     };
     let smtp = SmtpServer::start(opts.clone());

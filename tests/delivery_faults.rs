@@ -34,7 +34,7 @@ async fn mixed_faults_end_with_every_transient_one_delivered_exactly_once() {
 }
 
 /// The same faults, from a server that offers PIPELINING: paperboy sends MAIL, RCPT and DATA
-/// in one write, and every outcome is the same.
+/// in one write, most of them with the message before, and every outcome is the same.
 async fn mixed_faults_with_pipelining_end_the_same() {
     mixed_faults(true).await;
 }
@@ -119,15 +119,22 @@ async fn mixed_faults(pipelining: bool) {
     for (_, kind) in smtp.fault_events() {
         *fired.entry(kind).or_default() += 1;
     }
-    // Pipelined exactly when the server offers it: every transaction then.
+    // Pipelined exactly when the server offers it: every transaction then, and most opened
+    // with the message before (a worker renders the next queued row before it sends).
     let pipelined = fired.remove("pipelined").unwrap_or(0);
+    let with_data = fired.remove("next-with-data").unwrap_or(0);
     if pipelining {
         assert!(
             pipelined >= total,
             "{pipelined} of at least {total} MAIL commands"
         );
+        assert!(
+            with_data > total / 2,
+            "{with_data} of {total} transactions opened with the message before"
+        );
     } else {
         assert_eq!(pipelined, 0, "not offered, not pipelined");
+        assert_eq!(with_data, 0, "not offered, not pipelined");
     }
     for (_, kind) in kinds.iter().filter(|(_, k)| k.is_some()) {
         assert_eq!(

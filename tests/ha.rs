@@ -52,6 +52,7 @@ async fn three_instances_share_a_run_and_finish_the_work_of_a_killed_one() {
     api.serve_day(&today, fixture_items("2026-04-10"));
     let opts = SmtpOptions {
         delay_ms: Some(5),
+        pipelining: true,
         ..Default::default()
     };
     let smtp = SmtpServer::start(opts.clone());

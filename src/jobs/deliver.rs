@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use crate::config::{Config, DeliveryPolicy};
 use crate::digest::Digest;
 use crate::domain::{ArxivId, Paper};
-use crate::mail::{Head, MailError, Mailer, UnsubscribeLinks, build_email};
+use crate::mail::{Email, Head, MailError, Mailer, UnsubscribeLinks, build_email};
 use crate::render::Renderer;
 use crate::store::{Delivery, DeliveryStatus, Finish, Store};
 
@@ -478,33 +478,65 @@ async fn worker(
     // Connection failures in a row: this worker backs off, and gives up the pass after
     // max_attempts of them (its deliveries stay pending, uncharged).
     let mut unreachable = 0u32;
+    // With no relay limits, the next queued row is rendered before this one is sent, so that
+    // the server can be told of it with this one (see `SmtpSender::send`).
+    let look_ahead = sh.cfg.delivery.max_per_second == 0 && sh.cfg.delivery.max_per_hour == 0;
+    let mut ahead: Option<Ready> = None;
     loop {
-        // The relay's limits are waited for before a row is taken, so no claimed row waits.
-        if !sh.stopping() {
-            tokio::select! {
-                _ = sh.limits.acquire() => {}
-                _ = sh.opts.stop.cancelled() => {}
+        let ready = match ahead.take() {
+            Some(r) if !sh.stopping() => r,
+            Some(r) => {
+                if let Err(e) = sh.store.release_untried(&[&r.d]).await {
+                    sh.fail(e.into());
+                }
+                sh.settled(1);
+                continue;
             }
+            None => {
+                // The relay's limits are waited for before a row is taken, so no claimed row
+                // waits.
+                if !sh.stopping() {
+                    tokio::select! {
+                        _ = sh.limits.acquire() => {}
+                        _ = sh.opts.stop.cancelled() => {}
+                    }
+                }
+                let job = jobs.lock().await.recv().await;
+                let Some(job) = job else { break };
+                if sh.stopping() {
+                    // This row and all still queued go back in one write (up to
+                    // QUEUED_WHILE_PLANNING of them), not one each.
+                    let mut left = vec![job];
+                    let mut rx = jobs.lock().await;
+                    while let Ok(job) = rx.try_recv() {
+                        left.push(job);
+                    }
+                    drop(rx);
+                    let ds: Vec<&Delivery> = left.iter().map(|j| &j.d).collect();
+                    if let Err(e) = sh.store.release_untried(&ds).await {
+                        sh.fail(e.into());
+                    }
+                    sh.settled(left.len());
+                    continue;
+                }
+                match prepare(&sh, job).await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => {
+                        unreachable = 0;
+                        continue;
+                    }
+                    Err(e) => {
+                        sh.fail(e);
+                        continue;
+                    }
+                }
+            }
+        };
+        if look_ahead && !sh.stopping() {
+            ahead = prepare_queued(&sh, &jobs).await;
         }
-        let job = jobs.lock().await.recv().await;
-        let Some(job) = job else { break };
-        if sh.stopping() {
-            // This row and all still queued go back in one write (up to QUEUED_WHILE_PLANNING
-            // of them), not one each.
-            let mut left = vec![job];
-            let mut rx = jobs.lock().await;
-            while let Ok(job) = rx.try_recv() {
-                left.push(job);
-            }
-            drop(rx);
-            let ds: Vec<&Delivery> = left.iter().map(|j| &j.d).collect();
-            if let Err(e) = sh.store.release_untried(&ds).await {
-                sh.fail(e.into());
-            }
-            sh.settled(left.len());
-            continue;
-        }
-        match process(&sh, &mut mailer, job, unreachable).await {
+        let next = ahead.as_ref().map(|r| &r.email);
+        match send_ready(&sh, &mut mailer, ready, next, unreachable).await {
             Ok(Outcome::Sent) => {
                 sent += 1;
                 unreachable = 0;
@@ -598,34 +630,57 @@ fn keep_first(cache: &mut HashMap<ArxivId, Arc<Paper>>, found: HashMap<ArxivId, 
     }
 }
 
-/// Renders and sends one claimed delivery and records its outcome.
-async fn process(
+/// How long ago `d` was planned.
+fn age(d: &Delivery) -> Duration {
+    (Utc::now() - d.created_at)
+        .to_std()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// A claimed delivery rendered and built, ready to be sent.
+struct Ready {
+    d: Delivery,
+    /// The subscriber's place in the config's list.
+    subscriber: usize,
+    email: Email,
+    claimed: Instant,
+}
+
+/// A queued row, taken without waiting, prepared: the first that is to be sent (the others
+/// taken on the way are recorded). None when nothing is queued or the queue is in use.
+async fn prepare_queued(
     sh: &Shared,
-    mailer: &mut Mailer,
-    job: Job,
-    unreachable: u32,
-) -> anyhow::Result<Outcome> {
-    use DeliveryStatus::{Failed, Pending, Sent, Skipped};
-    let store = &sh.store;
+    jobs: &tokio::sync::Mutex<mpsc::Receiver<Job>>,
+) -> Option<Ready> {
+    loop {
+        let job = jobs.try_lock().ok()?.try_recv().ok()?;
+        match prepare(sh, job).await {
+            Ok(Some(r)) => return Some(r),
+            Ok(None) => {}
+            Err(e) => {
+                sh.fail(e);
+                return None;
+            }
+        }
+    }
+}
+
+/// Renders and builds one claimed delivery; or records why it is not sent (None).
+async fn prepare(sh: &Shared, job: Job) -> anyhow::Result<Option<Ready>> {
+    use DeliveryStatus::{Failed, Skipped};
     let p = &sh.cfg.delivery;
     let d = job.d;
-    let Some(sub) = sh
-        .subscribers
-        .get(&d.subscriber)
-        .map(|&i| &sh.cfg.subscribers[i])
-    else {
+    let Some(&subscriber) = sh.subscribers.get(&d.subscriber) else {
         let why = "no longer a subscriber in the config";
         record(sh, &d, Skipped, None, Some(why), None).await?;
-        return Ok(Outcome::Recorded);
+        return Ok(None);
     };
+    let sub = &sh.cfg.subscribers[subscriber];
     if job.opted_out {
         record(sh, &d, Skipped, None, Some("unsubscribed"), None).await?;
-        return Ok(Outcome::Recorded);
+        return Ok(None);
     }
-    let age = (Utc::now() - d.created_at)
-        .to_std()
-        .unwrap_or(Duration::ZERO);
-    if age >= p.give_up_after {
+    if age(&d) >= p.give_up_after {
         let mut why = format!(
             "gave up: not sent within delivery.give_up_after ({}) of being planned, after {} attempts",
             humantime::format_duration(p.give_up_after),
@@ -636,7 +691,7 @@ async fn process(
             why.push_str(last);
         }
         record(sh, &d, Failed, None, Some(&why), None).await?;
-        return Ok(Outcome::Recorded);
+        return Ok(None);
     }
     if let Err(e) = load_papers(sh, &[&d.digest]).await {
         release(sh, &d, None, None).await?;
@@ -662,16 +717,42 @@ async fn process(
         links: &links,
         dkim: sh.cfg.dkim.as_deref(),
     };
-    let email = match build_email(&head, rendered) {
-        Ok(m) => m,
+    match build_email(&head, rendered) {
+        Ok(email) => Ok(Some(Ready {
+            d,
+            subscriber,
+            email,
+            claimed: job.claimed,
+        })),
         Err(e) => {
             record(sh, &d, Failed, None, Some(&e.to_string()), None).await?;
             warn!(delivery = d.id, error = %e, "message could not be built");
-            return Ok(Outcome::Recorded);
+            Ok(None)
         }
-    };
+    }
+}
+
+/// Sends one prepared delivery and records its outcome. `next`: the message to be sent
+/// after it, if one is ready.
+async fn send_ready(
+    sh: &Shared,
+    mailer: &mut Mailer,
+    ready: Ready,
+    next: Option<&Email>,
+    unreachable: u32,
+) -> anyhow::Result<Outcome> {
+    use DeliveryStatus::{Failed, Pending, Sent};
+    let store = &sh.store;
+    let p = &sh.cfg.delivery;
+    let Ready {
+        d,
+        subscriber,
+        email,
+        claimed,
+    } = ready;
+    let sub = &sh.cfg.subscribers[subscriber];
     // A row that waited long in the queue renews its lease first.
-    if job.claimed.elapsed() > p.lease / 4 && !store.renew(&d, p.lease).await? {
+    if claimed.elapsed() > p.lease / 4 && !store.renew(&d, p.lease).await? {
         // Our lease ran out meanwhile and another sender took the row over.
         sh.settled(1);
         return Ok(Outcome::Recorded);
@@ -679,7 +760,7 @@ async fn process(
     let domain = sub.email.domain();
     let started = Instant::now();
     // The lease is renewed while the send takes long, so nobody takes the row over meanwhile.
-    let send = mailer.send_email(email);
+    let send = mailer.send_email(email, next);
     tokio::pin!(send);
     let every = p.lease / 3;
     let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -733,6 +814,7 @@ async fn process(
         }
         Err(MailError::Transient(e)) => {
             let attempts = u32::try_from(d.attempts).unwrap_or(u32::MAX);
+            let age = age(&d);
             if attempts >= p.max_attempts || age >= p.give_up_after {
                 let why = format!(
                     "gave up after {attempts} attempts over {}: {e}",

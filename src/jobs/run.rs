@@ -264,7 +264,7 @@ async fn run_inner(
                 dkim: cfg.dkim.as_deref(),
             };
             let email = build_email(&head, rendered)?;
-            outbox.send_email(email).await?;
+            outbox.send_email(email, None).await?;
             report.sent += 1;
             report.sent_now += 1;
         }

@@ -21,6 +21,9 @@ pub struct SmtpSender {
     hello: ClientId,
     tls: Option<TlsParameters>,
     conn: Option<Session>,
+    /// The next message's transaction, refused by the server when it was opened with the
+    /// message before: that message's outcome, given when it is sent.
+    refused: Option<(Envelope, MailError)>,
 }
 
 /// A connection, logged in, and whether its server takes pipelined commands.
@@ -28,6 +31,9 @@ struct Session {
     conn: AsyncSmtpConnection,
     /// The server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write.
     pipelining: bool,
+    /// The transaction opened after the last message (its MAIL, RCPT and DATA accepted):
+    /// the server waits for this envelope's message.
+    open: Option<Envelope>,
 }
 
 impl SmtpSender {
@@ -60,6 +66,7 @@ impl SmtpSender {
             hello,
             tls,
             conn: None,
+            refused: None,
         })
     }
 
@@ -154,7 +161,11 @@ impl SmtpSender {
             .await?;
         }
         debug!(pipelining, "connected");
-        Ok(Session { conn, pipelining })
+        Ok(Session {
+            conn,
+            pipelining,
+            open: None,
+        })
     }
 
     /// Connects and logs in, then says goodbye: for `paperboy check --smtp`.
@@ -166,30 +177,73 @@ impl SmtpSender {
 
     /// Sends one message over the kept connection (connecting first if there is none).
     /// Returns the server's reply to the message. After any error the connection is dropped.
-    pub async fn send(&mut self, envelope: &Envelope, bytes: Vec<u8>) -> Result<String, MailError> {
+    ///
+    /// With `next` (the message to be sent after this one, ASCII), where the server pipelines,
+    /// the next transaction's MAIL, RCPT and DATA follow this message in the same write (RFC
+    /// 2920 lets the message content start a group): one write and one wait for the server
+    /// per message instead of two. Its replies are read before this call returns; accepted,
+    /// the server waits for that message, which the next call sends at once. Refused, or
+    /// never sent after all, the connection is dropped without ending the data (a server
+    /// discards a message whose data did not end), and the next message goes in a
+    /// transaction of its own.
+    pub async fn send(
+        &mut self,
+        envelope: &Envelope,
+        bytes: Vec<u8>,
+        next: Option<(&Envelope, &[u8])>,
+    ) -> Result<String, MailError> {
+        if let Some((refused, e)) = self.refused.take()
+            && refused == *envelope
+        {
+            return Err(e);
+        }
+        let mut session = match self.conn.take() {
+            Some(s) if !s.conn.has_broken() && s.open.as_ref().is_none_or(|o| o == envelope) => s,
+            Some(s) => {
+                drop_session(s).await;
+                self.connect_for_send().await?
+            }
+            None => self.connect_for_send().await?,
+        };
         // What DATA sends: the message dot-stuffed, and the end-of-data line. As text (it is
-        // ASCII: both parts are quoted-printable), it goes out in one write.
-        let payload = if bytes.is_ascii() {
+        // ASCII: both parts are quoted-printable), it goes out in one write, with the next
+        // transaction's commands where they come along.
+        let mut payload = if bytes.is_ascii() {
             String::from_utf8(bytes)
                 .map(data_payload)
                 .map_err(|e| e.into_bytes())
         } else {
             Err(bytes)
         };
+        let next = match (&mut payload, next) {
+            (Ok(text), Some((envelope, bytes))) if session.pipelining && bytes.is_ascii() => {
+                text.push_str(&opening(envelope, mail_params(envelope, false)));
+                Some(envelope)
+            }
+            _ => None,
+        };
         let payload = match &payload {
             Ok(text) => Payload::Text(text),
             Err(bytes) => Payload::EightBit(bytes),
         };
-        let mut session = match self.conn.take() {
-            Some(s) if !s.conn.has_broken() => s,
-            _ => self.connect().await.map_err(|e| match e {
-                MailError::Transient(m) => MailError::Unavailable(m),
-                other => other,
-            })?,
-        };
-        match self.transaction(&mut session, envelope, payload).await {
-            Ok(resp) => {
-                self.conn = Some(session);
+        match self
+            .transaction(&mut session, envelope, payload, next)
+            .await
+        {
+            Ok((resp, opened)) => {
+                match opened.zip(next) {
+                    Some((Err(u), next)) => {
+                        debug!(error = %u.error, "the next transaction was not opened");
+                        drop_session(session).await;
+                        // The server's refusal (its recipient, its sender, for now or for
+                        // good) is the next message's outcome, as if it were sent on its own;
+                        // without an answer, it goes in a transaction of its own.
+                        if u.replied {
+                            self.refused = Some((next.clone(), u.error));
+                        }
+                    }
+                    _ => self.conn = Some(session),
+                }
                 Ok(format!(
                     "{} {}",
                     resp.code(),
@@ -197,40 +251,44 @@ impl SmtpSender {
                 ))
             }
             Err(e) => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), session.conn.abort()).await;
+                drop_session(session).await;
                 Err(e)
             }
         }
     }
 
+    async fn connect_for_send(&self) -> Result<Session, MailError> {
+        self.connect().await.map_err(|e| match e {
+            MailError::Transient(m) => MailError::Unavailable(m),
+            other => other,
+        })
+    }
+
     /// MAIL, RCPT, DATA and the message, each under the time-out (the three commands in one
-    /// write where the server pipelines). A 5xx to MAIL refuses the sender (a session error);
-    /// a 5xx to RCPT or to the message refuses this recipient.
+    /// write where the server pipelines; none where the transaction is open already). A 5xx
+    /// to MAIL refuses the sender (a session error); a 5xx to RCPT or to the message refuses
+    /// this recipient. With `next`, whose commands end `payload`: also whether they were
+    /// accepted (the server then waits for that message).
     async fn transaction(
         &self,
         session: &mut Session,
         envelope: &Envelope,
         payload: Payload<'_>,
-    ) -> Result<Response, MailError> {
-        let mut params = Vec::new();
-        let non_ascii = envelope
-            .to()
-            .iter()
-            .chain(envelope.from())
-            .any(|a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii());
-        if non_ascii {
-            params.push(MailParameter::SmtpUtfEight);
+        next: Option<&Envelope>,
+    ) -> Result<(Response, Option<Result<(), Unopened>>), MailError> {
+        if let Payload::EightBit(_) = payload
+            && !(session.conn.server_info()).supports_feature(Extension::EightBitMime)
+        {
+            return Err(MailError::Session(format!(
+                "{}: the message is 8-bit but the server does not offer 8BITMIME",
+                self.server()
+            )));
         }
+        let eight_bit = matches!(payload, Payload::EightBit(_));
+        let params = mail_params(envelope, eight_bit);
+        // `send` keeps a session only open for this envelope.
+        let open = session.open.take().is_some();
         let conn = &mut session.conn;
-        if let Payload::EightBit(_) = payload {
-            if !conn.server_info().supports_feature(Extension::EightBitMime) {
-                return Err(MailError::Session(format!(
-                    "{}: the message is 8-bit but the server does not offer 8BITMIME",
-                    self.server()
-                )));
-            }
-            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-        }
         let step = |what: &'static str| {
             let server = self.server();
             move |e: lettre::transport::smtp::Error| classify(&server, what, &e)
@@ -239,36 +297,17 @@ impl SmtpSender {
             MailError::Permanent(m) => MailError::Session(m),
             other => other,
         };
-        let mail = Mail::new(envelope.from().cloned(), params);
-        if session.pipelining {
+        if open {
+            // Opened with the message before: the server waits for this one.
+        } else if session.pipelining {
             // One write; then every reply, in order, before judging any (RFC 2920).
-            let mut commands = mail.to_string();
-            for to in envelope.to() {
-                commands.push_str(&Rcpt::new(to.clone(), vec![]).to_string());
-            }
-            commands.push_str(&Data.to_string());
-            let mail_reply = self
+            let commands = opening(envelope, params);
+            let first = self
                 .step("MAIL FROM", conn.command(commands.as_str()))
                 .await?;
-            let mut rcpt_replies = Vec::with_capacity(envelope.to().len());
-            for _ in envelope.to() {
-                rcpt_replies.push(self.step("RCPT TO", conn.read_response()).await?);
-            }
-            let data_reply = self.step("DATA", conn.read_response()).await?;
-            let refused = mail_reply.err().map(mail_refused).or_else(|| {
-                rcpt_replies
-                    .into_iter()
-                    .find_map(|r| r.err().map(step("RCPT TO")))
-            });
-            match (refused, data_reply) {
-                (None, Ok(_)) => {}
-                (None, Err(e)) => return Err(step("DATA")(e)),
-                // The server refused the sender or the recipient: it refuses DATA too. One
-                // that accepted it would take whatever comes next as the message: send nothing
-                // more (the connection is dropped).
-                (Some(e), _) => return Err(e),
-            }
+            (self.opened(conn, envelope, first).await).map_err(|u| u.error)?;
         } else {
+            let mail = Mail::new(envelope.from().cloned(), params);
             self.step("MAIL FROM", conn.command(mail))
                 .await?
                 .map_err(mail_refused)?;
@@ -286,7 +325,81 @@ impl SmtpSender {
             Payload::Text(p) => self.step("the message", conn.command(p)).await?,
             Payload::EightBit(bytes) => self.step("the message", conn.message(bytes)).await?,
         };
-        sent.map_err(step("the message"))
+        // The next transaction's replies come after this message's, whatever that was; what
+        // becomes of them does not change this message's fate.
+        let opened = match next {
+            Some(next) => {
+                let replies = async {
+                    let first = self.step("MAIL FROM", conn.read_response()).await;
+                    let first = first.map_err(|error| Unopened {
+                        replied: false,
+                        error,
+                    })?;
+                    self.opened(conn, next, first).await
+                };
+                let opened = replies.await;
+                if opened.is_ok() {
+                    session.open = Some(next.clone());
+                }
+                Some(opened)
+            }
+            None => None,
+        };
+        Ok((sent.map_err(step("the message"))?, opened))
+    }
+
+    /// Reads the replies to RCPT and DATA of `envelope`'s transaction, pipelined after its
+    /// MAIL (whose reply is `mail_reply`), and judges them all: Ok once the server waits for
+    /// the message. An error says whether it is the server's answer (a 4xx or 5xx reply) or
+    /// the lack of one.
+    async fn opened(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        envelope: &Envelope,
+        mail_reply: Result<Response, lettre::transport::smtp::Error>,
+    ) -> Result<(), Unopened> {
+        let step = |what: &'static str| {
+            let server = self.server();
+            move |e: lettre::transport::smtp::Error| Unopened {
+                replied: e.is_transient() || e.is_permanent(),
+                error: classify(&server, what, &e),
+            }
+        };
+        let silent = |error| Unopened {
+            replied: false,
+            error,
+        };
+        let mut rcpt_replies = Vec::with_capacity(envelope.to().len());
+        for _ in envelope.to() {
+            let reply = self.step("RCPT TO", conn.read_response()).await;
+            rcpt_replies.push(reply.map_err(silent)?);
+        }
+        let data_reply = (self.step("DATA", conn.read_response()).await).map_err(silent)?;
+        let refused = mail_reply
+            .err()
+            .map(|e| match step("MAIL FROM")(e) {
+                Unopened {
+                    replied,
+                    error: MailError::Permanent(m),
+                } => Unopened {
+                    replied,
+                    error: MailError::Session(m),
+                },
+                other => other,
+            })
+            .or_else(|| {
+                rcpt_replies
+                    .into_iter()
+                    .find_map(|r| r.err().map(step("RCPT TO")))
+            });
+        match (refused, data_reply) {
+            (None, Ok(_)) => Ok(()),
+            (None, Err(e)) => Err(step("DATA")(e)),
+            // The server refused the sender or the recipient: it refuses DATA too. One that
+            // accepted it would take whatever comes next as the message: send nothing more
+            // (the connection is dropped).
+            (Some(e), _) => Err(e),
+        }
     }
 
     async fn step<T>(&self, what: &str, fut: impl Future<Output = T>) -> Result<T, MailError> {
@@ -303,9 +416,55 @@ impl SmtpSender {
 
     pub async fn close(&mut self) {
         if let Some(mut c) = self.conn.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), c.conn.quit()).await;
+            if c.open.is_some() {
+                // A QUIT now would be the message's first line.
+                drop_session(c).await;
+            } else {
+                let _ = tokio::time::timeout(Duration::from_secs(5), c.conn.quit()).await;
+            }
         }
     }
+}
+
+/// Why a transaction was not opened.
+struct Unopened {
+    /// The server answered with a refusal (4xx or 5xx), rather than not at all.
+    replied: bool,
+    error: MailError,
+}
+
+/// Closes a session that may be in any state: one waiting for a message's data is closed
+/// without a word (a QUIT would be taken for the message), any other says QUIT first.
+async fn drop_session(mut s: Session) {
+    if s.open.is_none() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), s.conn.abort()).await;
+    }
+}
+
+/// MAIL's parameters for `envelope`: SMTPUTF8 for an address that is not ASCII, 8BITMIME for
+/// a message that is not.
+fn mail_params(envelope: &Envelope, eight_bit: bool) -> Vec<MailParameter> {
+    let mut params = Vec::new();
+    let non_ascii = (envelope.to().iter())
+        .chain(envelope.from())
+        .any(|a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii());
+    if non_ascii {
+        params.push(MailParameter::SmtpUtfEight);
+    }
+    if eight_bit {
+        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    params
+}
+
+/// MAIL, RCPT and DATA of `envelope`'s transaction, as one pipelined group.
+fn opening(envelope: &Envelope, params: Vec<MailParameter>) -> String {
+    let mut commands = Mail::new(envelope.from().cloned(), params).to_string();
+    for to in envelope.to() {
+        commands.push_str(&Rcpt::new(to.clone(), vec![]).to_string());
+    }
+    commands.push_str(&Data.to_string());
+    commands
 }
 
 /// A message as DATA sends it.

@@ -32,17 +32,25 @@ impl Mailer {
 
     /// Sends `msg`; returns the server's reply (or where the file went).
     pub async fn send(&mut self, msg: &Message) -> Result<String, MailError> {
-        self.send_email(Email {
+        let email = Email {
             envelope: msg.envelope().clone(),
             bytes: msg.formatted(),
-        })
-        .await
+        };
+        self.send_email(email, None).await
     }
 
-    /// Sends a message built as its bytes ([`super::build_email`]).
-    pub async fn send_email(&mut self, email: Email) -> Result<String, MailError> {
+    /// Sends a message built as its bytes ([`super::build_email`]). `next`: the message this
+    /// mailer sends next, if known (see [`SmtpSender::send`]).
+    pub async fn send_email(
+        &mut self,
+        email: Email,
+        next: Option<&Email>,
+    ) -> Result<String, MailError> {
         match self {
-            Self::Smtp(s) => s.send(&email.envelope, email.bytes).await,
+            Self::Smtp(s) => {
+                let next = next.map(|n| (&n.envelope, &n.bytes[..]));
+                s.send(&email.envelope, email.bytes, next).await
+            }
             Self::Outbox { dir, files } => {
                 tokio::fs::create_dir_all(&*dir)
                     .await

@@ -25,7 +25,9 @@ Fault injection (for client retry/crash tests); SUBSTR matches RCPT TO:
   --pipelining          offer PIPELINING (RFC 2920) in the EHLO reply.  With or
                         without it, a MAIL FROM whose RCPT TO arrived with it
                         (the client pipelined) appends {"addr": SENDER,
-                        "kind": "pipelined"} to MAILDIR/events.jsonl.
+                        "kind": "pipelined"} to MAILDIR/events.jsonl, and a
+                        message whose end of data came with the next MAIL FROM
+                        appends {"addr": SENDER, "kind": "next-with-data"}.
   --delay-ms N          slow sink: after storing an accepted message, wait N ms
                         (other connections proceed) before replying 250.  Like
                         a real MTA, the message is committed BEFORE the reply,
@@ -187,6 +189,11 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        # The next transaction's commands, sent with the end of this message (RFC 2920 lets
+        # the message start a group), wait in the reader's buffer.
+        pending = bytes(getattr(server._reader, "_buffer", b""))
+        if b"MAIL FROM" in pending.upper():
+            self.fire("next-with-data", envelope.mail_from)
         # Consume every matching *once fault of every recipient.
         fired = {kind for sub, kind in self.faults if kind in DATA_FAULTS
                  for rcpt in envelope.rcpt_tos
