@@ -212,3 +212,95 @@ async fn the_size_guard_keeps_the_html_under_gmails_limit() {
         eprintln!("SKIPPED the largest-recorded-day check: the corpus is absent");
     }
 }
+
+type Plain = (lettre::address::Envelope, Vec<u8>);
+
+fn next(m: &Plain) -> Option<(&lettre::address::Envelope, &[u8])> {
+    Some((&m.0, &m.1[..]))
+}
+
+/// A plain message and its envelope, from the test sender to `to`.
+fn plain(to: &str, body: &str) -> Plain {
+    let envelope = lettre::address::Envelope::new(
+        Some("digest@paperboy.test".parse().unwrap()),
+        vec![to.parse().unwrap()],
+    )
+    .unwrap();
+    let bytes = format!(
+        "From: digest@paperboy.test\r\nTo: {to}\r\nSubject: {body}\r\n\r\n{body}\r\n.{body}\r\n"
+    );
+    (envelope, bytes.into_bytes())
+}
+
+/// The next transaction, opened with the message before it (RFC 2920), is sent, refused or
+/// discarded as if it were on its own: its message arrives whole; its refusal is its own
+/// outcome, without a second try; a transaction opened and not used ends with the
+/// connection, and the server stores nothing of it.
+#[tokio::test]
+async fn a_transaction_opened_with_the_message_before_is_its_own() {
+    let opts = SmtpOptions {
+        pipelining: true,
+        faults: vec!["refused=550".into()],
+        ..Default::default()
+    };
+    let smtp = SmtpServer::start(opts.clone());
+    let cfg = paperboy::config::Config::load_str(
+        &format!(
+            "{}[topics.any]\nkeywords = [\"model\"]\n\
+             [[subscribers]]\nemail = \"a@example.org\"\ntopics = [\"any\"]\n",
+            smtp_section(&smtp, &opts)
+        ),
+        "test",
+    )
+    .unwrap();
+    let mut sender = paperboy::mail::SmtpSender::new(&cfg.smtp).unwrap();
+    let [a, b, c, r, d, e] = ["a", "b", "c", "refused", "d", "e"].map(|who| {
+        let to = format!("{who}@example.org");
+        plain(&to, &format!("for {who}"))
+    });
+
+    // Opened with A, then sent.
+    sender.send(&a.0, a.1.clone(), next(&b)).await.unwrap();
+    sender.send(&b.0, b.1.clone(), None).await.unwrap();
+    // Refused when opened with C: that is R's outcome, and R is not tried again.
+    sender.send(&c.0, c.1.clone(), next(&r)).await.unwrap();
+    match sender.send(&r.0, r.1.clone(), None).await {
+        Err(paperboy::mail::MailError::Permanent(m)) => assert!(m.contains("550"), "{m}"),
+        other => panic!("R is refused for good: {other:?}"),
+    }
+    // Opened with D, never used: the connection ends, and E is not stored.
+    sender.send(&d.0, d.1.clone(), next(&e)).await.unwrap();
+    sender.close().await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let got = smtp.received();
+    let to: Vec<&str> = got.iter().map(|m| m.rcpt_tos[0].as_str()).collect();
+    assert_eq!(
+        to,
+        [
+            "a@example.org",
+            "b@example.org",
+            "c@example.org",
+            "d@example.org"
+        ]
+    );
+    for (m, sent) in got.iter().zip([&a, &b, &c, &d]) {
+        // As sent (the dot-stuffed line came back with one dot), and the empty line that
+        // lettre's end of data also adds.
+        let want = [&sent.1[..], b"\r\n"].concat();
+        assert_eq!(m.raw, want, "{}", String::from_utf8_lossy(&m.raw));
+    }
+    let events = smtp.fault_events();
+    let kinds = |kind: &str| -> Vec<&str> {
+        (events.iter())
+            .filter(|(_, k)| k == kind)
+            .map(|(a, _)| a.as_str())
+            .collect()
+    };
+    assert_eq!(kinds("550"), ["refused@example.org"], "one RCPT for R");
+    assert_eq!(
+        kinds("next-with-data").len(),
+        3,
+        "B, R and E were opened with the message before: {events:?}"
+    );
+}
