@@ -55,6 +55,10 @@ pub enum RenderError {
 /// A part with its cards copied in, and where each went.
 type Spliced = (String, Vec<(usize, Arc<Card>)>);
 
+/// Cards of an email whose markers a Renderer makes once (an email shows at most
+/// `max_papers` a topic, 10 by default); those of further cards are made per email.
+const CARD_MARKERS: usize = 64;
+
 /// After the Renderer's marker: a group's cards (then the group's number), not one card.
 const GROUP_MARK: &str = "g";
 
@@ -150,6 +154,8 @@ pub struct Renderer {
     /// random, so that nothing else a template writes is taken for a card.
     marker: String,
     marker_finder: memchr::memmem::Finder<'static>,
+    /// The markers of an email's first cards, made once.
+    card_markers: Vec<String>,
 }
 
 /// How the HTML or text template shows papers.
@@ -254,7 +260,20 @@ impl Renderer {
             cards: Mutex::new(CardCache::default()),
             marker_finder: memchr::memmem::Finder::new(marker.as_bytes()).into_owned(),
             marker,
-        })
+            card_markers: Vec::new(),
+        }
+        .with_card_markers())
+    }
+
+    /// Makes the markers of the first CARD_MARKERS cards of an email.
+    fn with_card_markers(mut self) -> Self {
+        self.card_markers = (0..CARD_MARKERS).map(|n| self.card_marker(n)).collect();
+        self
+    }
+
+    /// What the frames get in the place of an email's `n`th card (from 0).
+    fn card_marker(&self, n: usize) -> String {
+        format!("{}{n}\u{1}", self.marker)
     }
 
     /// Renders the email of `subscriber` for `date` holding `digest`'s papers (looked up in
@@ -329,16 +348,22 @@ impl Renderer {
         // after: cheaper than passing them through the templates' JSON, and it tells where
         // each is. The markers are the same for both frames, which read one view, turned into
         // JSON once.
-        let mut number = 0..;
-        let markers: Vec<Vec<String>> = (cards.iter())
-            .map(|g| {
-                (g.iter())
-                    .zip(&mut number)
-                    .map(|(_, n)| format!("{}{n}\u{1}", self.marker))
-                    .collect()
-            })
+        let mut starts = Vec::with_capacity(cards.len());
+        let mut count = 0;
+        for g in &cards {
+            starts.push(count);
+            count += g.len();
+        }
+        let more: Vec<String> = (self.card_markers.len()..count)
+            .map(|n| self.card_marker(n))
             .collect();
-        let marker = |gi: usize, pi: usize| markers.get(gi)?.get(pi).map(String::as_str);
+        let marker = |gi: usize, pi: usize| {
+            (pi < cards.get(gi)?.len()).then_some(())?;
+            let n = starts[gi] + pi;
+            (self.card_markers.get(n))
+                .or_else(|| more.get(n - self.card_markers.len()))
+                .map(String::as_str)
+        };
         let group_marker = |gi: usize| format!("{}{GROUP_MARK}{gi}\u{1}", self.marker);
         // A template sees what it saw when each had a view of its own: its fields where any
         // template reads them (one that does not read them cannot tell), group markers only
@@ -926,11 +951,15 @@ fn repo_name(url: &str) -> String {
 
 /// One line of at most `max` characters: control characters (CR, LF, tabs) become spaces.
 fn one_line(s: &str, max: usize) -> String {
-    let flat: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    trim_words(&crate::domain::normalize_whitespace(&flat), max)
+    let mut flat = String::with_capacity(s.len());
+    let words = s.split(|c: char| c.is_whitespace() || c.is_control());
+    for word in words.filter(|w| !w.is_empty()) {
+        if !flat.is_empty() {
+            flat.push(' ');
+        }
+        flat.push_str(word);
+    }
+    trim_words(&flat, max)
 }
 
 #[cfg(test)]
