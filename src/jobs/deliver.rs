@@ -195,7 +195,9 @@ struct Job {
 /// this call.
 ///
 /// One feeder claims due rows in batches and queues them for `delivery.concurrency` workers,
-/// each with its own long-lived connection; one recorder writes the outcomes, as many per
+/// each with its own long-lived connection (with no relay limits, a worker renders the next
+/// queued row before it sends one, and tells the server of it with this one: see
+/// `SmtpSender::send`); one recorder writes the outcomes, as many per
 /// transaction as have arrived while the previous one committed. So the database sees a
 /// claim per batch and a commit per group of outcomes, not several writes per message.
 /// A crash loses at most the outcomes not yet written: those rows are still "sending" and are
