@@ -164,10 +164,13 @@ fn recipients(smtp: &SmtpServer) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// A relay as most are: STARTTLS, AUTH and PIPELINING (each message then carries the next
+/// transaction's commands).
 fn tls_auth() -> SmtpOptions {
     SmtpOptions {
         starttls: true,
         auth: Some(("digest".into(), "s3cret-pw".into())),
+        pipelining: true,
         ..Default::default()
     }
 }
