@@ -259,21 +259,9 @@ impl Renderer {
                 .collect(),
             cards: Mutex::new(CardCache::default()),
             marker_finder: memchr::memmem::Finder::new(marker.as_bytes()).into_owned(),
+            card_markers: (0..CARD_MARKERS).map(|n| card_marker(&marker, n)).collect(),
             marker,
-            card_markers: Vec::new(),
-        }
-        .with_card_markers())
-    }
-
-    /// Makes the markers of the first CARD_MARKERS cards of an email.
-    fn with_card_markers(mut self) -> Self {
-        self.card_markers = (0..CARD_MARKERS).map(|n| self.card_marker(n)).collect();
-        self
-    }
-
-    /// What the frames get in the place of an email's `n`th card (from 0).
-    fn card_marker(&self, n: usize) -> String {
-        format!("{}{n}\u{1}", self.marker)
+        })
     }
 
     /// Renders the email of `subscriber` for `date` holding `digest`'s papers (looked up in
@@ -355,7 +343,7 @@ impl Renderer {
             count += g.len();
         }
         let more: Vec<String> = (self.card_markers.len()..count)
-            .map(|n| self.card_marker(n))
+            .map(|n| card_marker(&self.marker, n))
             .collect();
         let marker = |gi: usize, pi: usize| {
             (pi < cards.get(gi)?.len()).then_some(())?;
@@ -571,6 +559,12 @@ impl Renderer {
             project_page: p.project_page.clone(),
         }
     }
+}
+
+/// What the frames get in the place of an email's `n`th card (from 0), `marker` being the
+/// Renderer's.
+fn card_marker(marker: &str, n: usize) -> String {
+    format!("{marker}{n}\u{1}")
 }
 
 /// An error rendering template `name` for `subscriber`.
@@ -951,15 +945,8 @@ fn repo_name(url: &str) -> String {
 
 /// One line of at most `max` characters: control characters (CR, LF, tabs) become spaces.
 fn one_line(s: &str, max: usize) -> String {
-    let mut flat = String::with_capacity(s.len());
     let words = s.split(|c: char| c.is_whitespace() || c.is_control());
-    for word in words.filter(|w| !w.is_empty()) {
-        if !flat.is_empty() {
-            flat.push(' ');
-        }
-        flat.push_str(word);
-    }
-    trim_words(&flat, max)
+    trim_words(&crate::domain::join_words(words), max)
 }
 
 #[cfg(test)]

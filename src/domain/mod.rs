@@ -3,5 +3,5 @@
 mod paper;
 mod subscriber;
 
-pub use paper::{ArxivId, Paper, normalize_whitespace, papers_by_id};
+pub use paper::{ArxivId, Paper, join_words, normalize_whitespace, papers_by_id};
 pub use subscriber::{EmailAddress, Subscriber};

@@ -109,7 +109,19 @@ pub fn papers_by_id<'a>(
 
 /// Collapses every run of white space (including arXiv's "\n  " line breaks) into one space.
 pub fn normalize_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    join_words(s.split_whitespace())
+}
+
+/// The non-empty `words`, one space between each.
+pub fn join_words<'a>(words: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for word in words.filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -488,10 +488,7 @@ async fn worker(
         let ready = match ahead.take() {
             Some(r) if !sh.stopping() => r,
             Some(r) => {
-                if let Err(e) = sh.store.release_untried(&[&r.d]).await {
-                    sh.fail(e.into());
-                }
-                sh.settled(1);
+                hand_back(&sh, &[&r.d]).await;
                 continue;
             }
             None => {
@@ -514,11 +511,7 @@ async fn worker(
                         left.push(job);
                     }
                     drop(rx);
-                    let ds: Vec<&Delivery> = left.iter().map(|j| &j.d).collect();
-                    if let Err(e) = sh.store.release_untried(&ds).await {
-                        sh.fail(e.into());
-                    }
-                    sh.settled(left.len());
+                    hand_back(&sh, &left.iter().map(|j| &j.d).collect::<Vec<_>>()).await;
                     continue;
                 }
                 match prepare(&sh, job).await {
@@ -564,6 +557,14 @@ async fn worker(
     }
     mailer.close().await;
     sent
+}
+
+/// Hands claimed rows back untried, in one write (settled at once); a failure stops the pass.
+async fn hand_back(sh: &Shared, ds: &[&Delivery]) {
+    if let Err(e) = sh.store.release_untried(ds).await {
+        sh.fail(e.into());
+    }
+    sh.settled(ds.len());
 }
 
 /// Hands an outcome to the recorder.

@@ -75,13 +75,14 @@ pub fn build_email(head: &Head<'_>, rendered: Rendered) -> Result<Email, MailErr
     let frame = skeleton.formatted();
     // The slots are random per process, and looked for past the message's headers (where
     // the subject and names are): only the parts' bodies can hold them.
-    let misplaced = || MailError::Build("a part's place holder was not found".to_string());
-    let head = memchr::memmem::find(&frame, b"\r\n\r\n").ok_or_else(misplaced)?;
-    let text_at =
-        head + memchr::memmem::find(&frame[head..], text_slot.as_bytes()).ok_or_else(misplaced)?;
+    let find = |what: &[u8], from: usize| {
+        let at = memchr::memmem::find(&frame[from..], what)
+            .ok_or_else(|| MailError::Build("a part's place holder was not found".to_string()))?;
+        Ok::<_, MailError>(from + at)
+    };
+    let text_at = find(text_slot.as_bytes(), find(b"\r\n\r\n", 0)?)?;
     let after_text = text_at + text_slot.len();
-    let html_at = after_text
-        + memchr::memmem::find(&frame[after_text..], html_slot.as_bytes()).ok_or_else(misplaced)?;
+    let html_at = find(html_slot.as_bytes(), after_text)?;
     let after_html = html_at + html_slot.len();
     // Room for the parts, and for the end of DATA (`SmtpSender::send`) without a copy.
     let mut bytes = Vec::with_capacity(frame.len() + rendered.quoted_printable_size_hint() + 64);

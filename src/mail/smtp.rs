@@ -284,8 +284,7 @@ impl SmtpSender {
                 self.server()
             )));
         }
-        let eight_bit = matches!(payload, Payload::EightBit(_));
-        let params = mail_params(envelope, eight_bit);
+        let params = || mail_params(envelope, matches!(payload, Payload::EightBit(_)));
         // `send` keeps a session only open for this envelope.
         let open = session.open.take().is_some();
         let conn = &mut session.conn;
@@ -293,24 +292,20 @@ impl SmtpSender {
             let server = self.server();
             move |e: lettre::transport::smtp::Error| classify(&server, what, &e)
         };
-        let mail_refused = |e| match step("MAIL FROM")(e) {
-            MailError::Permanent(m) => MailError::Session(m),
-            other => other,
-        };
         if open {
             // Opened with the message before: the server waits for this one.
         } else if session.pipelining {
             // One write; then every reply, in order, before judging any (RFC 2920).
-            let commands = opening(envelope, params);
+            let commands = opening(envelope, params());
             let first = self
                 .step("MAIL FROM", conn.command(commands.as_str()))
                 .await?;
             (self.opened(conn, envelope, first).await).map_err(|u| u.error)?;
         } else {
-            let mail = Mail::new(envelope.from().cloned(), params);
+            let mail = Mail::new(envelope.from().cloned(), params());
             self.step("MAIL FROM", conn.command(mail))
                 .await?
-                .map_err(mail_refused)?;
+                .map_err(|e| sender_refused(step("MAIL FROM")(e)))?;
             for to in envelope.to() {
                 self.step("RCPT TO", conn.command(Rcpt::new(to.clone(), vec![])))
                     .await?
@@ -377,15 +372,12 @@ impl SmtpSender {
         let data_reply = (self.step("DATA", conn.read_response()).await).map_err(silent)?;
         let refused = mail_reply
             .err()
-            .map(|e| match step("MAIL FROM")(e) {
+            .map(|e| {
+                let u = step("MAIL FROM")(e);
                 Unopened {
-                    replied,
-                    error: MailError::Permanent(m),
-                } => Unopened {
-                    replied,
-                    error: MailError::Session(m),
-                },
-                other => other,
+                    error: sender_refused(u.error),
+                    ..u
+                }
             })
             .or_else(|| {
                 rcpt_replies
@@ -415,14 +407,20 @@ impl SmtpSender {
     }
 
     pub async fn close(&mut self) {
-        if let Some(mut c) = self.conn.take() {
-            if c.open.is_some() {
-                // A QUIT now would be the message's first line.
-                drop_session(c).await;
-            } else {
-                let _ = tokio::time::timeout(Duration::from_secs(5), c.conn.quit()).await;
-            }
+        // One waiting for a message's data just ends: a QUIT would be the message's first line.
+        if let Some(mut c) = self.conn.take()
+            && c.open.is_none()
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(5), c.conn.quit()).await;
         }
+    }
+}
+
+/// A 5xx to MAIL refuses the sender, for every recipient: a session error.
+fn sender_refused(e: MailError) -> MailError {
+    match e {
+        MailError::Permanent(m) => MailError::Session(m),
+        other => other,
     }
 }
 
