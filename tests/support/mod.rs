@@ -412,9 +412,8 @@ impl SmtpServer {
 
     /// Every message received so far, parsed back from its raw bytes: (raw, envelope line).
     pub fn received(&self) -> Vec<Received> {
-        let env = std::fs::read_to_string(self.maildir.path().join("envelopes.jsonl"))
-            .unwrap_or_default();
-        env.lines()
+        complete_lines(&self.maildir.path().join("envelopes.jsonl"))
+            .iter()
             .map(|l| {
                 let v: Value = serde_json::from_str(l).unwrap();
                 let raw =
@@ -436,12 +435,19 @@ impl SmtpServer {
     }
 }
 
+/// The whole lines of a JSON-lines file the test server may be writing right now: a line
+/// without its newline yet is left for the next read.
+fn complete_lines(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole.lines().map(str::to_string).collect()
+}
+
 impl SmtpServer {
     /// The faults that fired: (address, kind).
     pub fn fault_events(&self) -> Vec<(String, String)> {
-        std::fs::read_to_string(self.maildir.path().join("events.jsonl"))
-            .unwrap_or_default()
-            .lines()
+        complete_lines(&self.maildir.path().join("events.jsonl"))
+            .iter()
             .map(|l| {
                 let v: Value = serde_json::from_str(l).unwrap();
                 (
