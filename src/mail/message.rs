@@ -84,8 +84,10 @@ pub fn build_email(head: &Head<'_>, rendered: Rendered) -> Result<Email, MailErr
     let after_text = text_at + text_slot.len();
     let html_at = find(html_slot.as_bytes(), after_text)?;
     let after_html = html_at + html_slot.len();
-    // Room for the parts, and for the end of DATA (`SmtpSender::send`) without a copy.
-    let mut bytes = Vec::with_capacity(frame.len() + rendered.quoted_printable_size_hint() + 64);
+    // Room for the parts, and for what `SmtpSender::send` appends (the end of DATA and the
+    // next transaction's commands) without a copy of the whole message.
+    let mut bytes =
+        Vec::with_capacity(frame.len() + rendered.quoted_printable_size_hint() + SEND_HEADROOM);
     bytes.extend_from_slice(&frame[..text_at]);
     rendered.text_quoted_printable_into(&mut bytes);
     bytes.extend_from_slice(&frame[after_text..html_at]);
@@ -96,6 +98,10 @@ pub fn build_email(head: &Head<'_>, rendered: Rendered) -> Result<Email, MailErr
         bytes,
     })
 }
+
+/// Room left after a built message: the end-of-data line (5 bytes) and a next transaction's
+/// MAIL, RCPT and DATA (two addresses of at most 254 bytes each and some 30 bytes of command).
+const SEND_HEADROOM: usize = 1024;
 
 /// The place holders of the text and HTML parts in [`build_email`]'s frame: random, made
 /// once per process.
@@ -251,6 +257,14 @@ mod tests {
                 assert_eq!(fixed(&email.bytes), fixed(&msg.formatted()));
                 // And nothing of the place holders is left.
                 assert!(!fixed(&email.bytes).contains("paperboy-text-"));
+                // Built in the buffer sized for it (never grown, which would copy it and
+                // double its size), with room for what sending appends.
+                let spare = email.bytes.capacity() - email.bytes.len();
+                assert!(
+                    (SEND_HEADROOM..SEND_HEADROOM + email.bytes.len() / 8).contains(&spare),
+                    "{spare} bytes spare after {}",
+                    email.bytes.len()
+                );
             }
         }
     }
