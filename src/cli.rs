@@ -562,13 +562,7 @@ async fn dispatch(
                 date,
                 cfg.smtp.from.email.domain(),
             );
-            let head = crate::mail::Head {
-                smtp: &cfg.smtp,
-                subscriber: &test,
-                message_id: &mid,
-                links: &links,
-                dkim: cfg.dkim.as_deref(),
-            };
+            let head = crate::mail::Head::new(cfg, &test, &mid, &links);
             let email = crate::mail::build_email(&head, rendered)?;
             let mut mailer = Mailer::from_config(cfg)?;
             let reply = mailer.send_email(email, None).await;

@@ -423,6 +423,11 @@ impl DeliveryPolicy {
             n => n,
         }
     }
+
+    /// Whether the relay's limits (`max_per_second`, `max_per_hour`) are set.
+    pub fn rate_limited(&self) -> bool {
+        self.max_per_second > 0 || self.max_per_hour > 0
+    }
 }
 
 /// How the daemon treats its ticks.

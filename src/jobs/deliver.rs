@@ -234,9 +234,7 @@ pub async fn deliver(
     // Rows queued hold their lease while they wait. With relay limits, a worker waits for its
     // permit before it takes a row, and the queue holds one row: no claimed row waits for the
     // limiter.
-    let rate_limited =
-        shared.cfg.delivery.max_per_second > 0 || shared.cfg.delivery.max_per_hour > 0;
-    let depth = if rate_limited {
+    let depth = if shared.cfg.delivery.rate_limited() {
         1
     } else if shared.opts.planning.is_some() {
         QUEUED_WHILE_PLANNING.max(2 * workers)
@@ -482,13 +480,13 @@ async fn worker(
     let mut unreachable = 0u32;
     // With no relay limits, the next queued row is rendered before this one is sent, so that
     // the server can be told of it with this one (see `SmtpSender::send`).
-    let look_ahead = sh.cfg.delivery.max_per_second == 0 && sh.cfg.delivery.max_per_hour == 0;
+    let look_ahead = !sh.cfg.delivery.rate_limited();
     let mut ahead: Option<Ready> = None;
     loop {
         let ready = match ahead.take() {
             Some(r) if !sh.stopping() => r,
             Some(r) => {
-                hand_back(&sh, &[&r.d]).await;
+                hand_back_with_queued(&sh, &jobs, vec![r.d]).await;
                 continue;
             }
             None => {
@@ -503,15 +501,7 @@ async fn worker(
                 let job = jobs.lock().await.recv().await;
                 let Some(job) = job else { break };
                 if sh.stopping() {
-                    // This row and all still queued go back in one write (up to
-                    // QUEUED_WHILE_PLANNING of them), not one each.
-                    let mut left = vec![job];
-                    let mut rx = jobs.lock().await;
-                    while let Ok(job) = rx.try_recv() {
-                        left.push(job);
-                    }
-                    drop(rx);
-                    hand_back(&sh, &left.iter().map(|j| &j.d).collect::<Vec<_>>()).await;
+                    hand_back_with_queued(&sh, &jobs, vec![job.d]).await;
                     continue;
                 }
                 match prepare(&sh, job).await {
@@ -527,7 +517,7 @@ async fn worker(
                 }
             }
         };
-        if look_ahead && !sh.stopping() {
+        if look_ahead && mailer.takes_next() && !sh.stopping() {
             ahead = prepare_queued(&sh, &jobs).await;
         }
         let next = ahead.as_ref().map(|r| &r.email);
@@ -559,9 +549,21 @@ async fn worker(
     sent
 }
 
-/// Hands claimed rows back untried, in one write (settled at once); a failure stops the pass.
-async fn hand_back(sh: &Shared, ds: &[&Delivery]) {
-    if let Err(e) = sh.store.release_untried(ds).await {
+/// Hands the rows a stopping worker has taken back untried, with all still queued, in one
+/// write (up to QUEUED_WHILE_PLANNING of them, not one each; settled at once); a failure
+/// stops the pass.
+async fn hand_back_with_queued(
+    sh: &Shared,
+    jobs: &tokio::sync::Mutex<mpsc::Receiver<Job>>,
+    mut taken: Vec<Delivery>,
+) {
+    let mut rx = jobs.lock().await;
+    while let Ok(job) = rx.try_recv() {
+        taken.push(job.d);
+    }
+    drop(rx);
+    let ds: Vec<&Delivery> = taken.iter().collect();
+    if let Err(e) = sh.store.release_untried(&ds).await {
         sh.fail(e.into());
     }
     sh.settled(ds.len());
@@ -713,13 +715,7 @@ async fn prepare(sh: &Shared, job: Job) -> anyhow::Result<Option<Ready>> {
             return Err(e).context("rendering a digest; the delivery stays pending");
         }
     };
-    let head = Head {
-        smtp: &sh.cfg.smtp,
-        subscriber: sub,
-        message_id: &d.message_id,
-        links: &links,
-        dkim: sh.cfg.dkim.as_deref(),
-    };
+    let head = Head::new(&sh.cfg, sub, &d.message_id, &links);
     match build_email(&head, rendered) {
         Ok(email) => Ok(Some(Ready {
             d,

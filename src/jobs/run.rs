@@ -256,13 +256,7 @@ async fn run_inner(
                 .context("a planned subscriber vanished from the config")?;
             let links = UnsubscribeLinks::for_subscriber(cfg, &d.subscriber);
             let rendered = renderer.render(sub, date, &d.digest, &papers, links.visible())?;
-            let head = Head {
-                smtp: &cfg.smtp,
-                subscriber: sub,
-                message_id: &d.message_id,
-                links: &links,
-                dkim: cfg.dkim.as_deref(),
-            };
+            let head = Head::new(cfg, sub, &d.message_id, &links);
             let email = build_email(&head, rendered)?;
             outbox.send_email(email, None).await?;
             report.sent += 1;

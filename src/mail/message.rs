@@ -8,7 +8,7 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest as _, Sha256};
 
 use super::{MailError, UnsubscribeLinks};
-use crate::config::SmtpConfig;
+use crate::config::{Config, SmtpConfig};
 use crate::domain::Subscriber;
 use crate::render::Rendered;
 
@@ -34,6 +34,24 @@ pub struct Head<'a> {
     pub dkim: Option<&'a lettre::message::dkim::DkimConfig>,
 }
 
+impl<'a> Head<'a> {
+    /// The head of `subscriber`'s email under `cfg` (its sender, reply address and DKIM key).
+    pub fn new(
+        cfg: &'a Config,
+        subscriber: &'a Subscriber,
+        message_id: &'a str,
+        links: &'a UnsubscribeLinks,
+    ) -> Self {
+        Self {
+            smtp: &cfg.smtp,
+            subscriber,
+            message_id,
+            links,
+            dkim: cfg.dkim.as_deref(),
+        }
+    }
+}
+
 pub fn build_message(head: &Head<'_>, rendered: Rendered) -> Result<Message, MailError> {
     // Both parts quoted-printable, encoded here: the HTML reuses each card's encoding (see
     // `Rendered::html_quoted_printable`); the bytes are those lettre would make of the text.
@@ -56,6 +74,15 @@ pub struct Email {
     pub bytes: Vec<u8>,
 }
 
+impl From<&Message> for Email {
+    fn from(msg: &Message) -> Self {
+        Self {
+            envelope: msg.envelope().clone(),
+            bytes: msg.formatted(),
+        }
+    }
+}
+
 /// What [`build_message`] builds, formatted: the bytes of `Message::formatted`, made with
 /// one copy of the parts. lettre formats the headers and the MIME structure around a place
 /// holder per part (a few hundred bytes), and each part's quoted-printable is written once,
@@ -63,11 +90,7 @@ pub struct Email {
 /// as its buffer grows. A DKIM signature covers the parts: then the message is built whole.
 pub fn build_email(head: &Head<'_>, rendered: Rendered) -> Result<Email, MailError> {
     if head.dkim.is_some() {
-        let msg = build_message(head, rendered)?;
-        return Ok(Email {
-            envelope: msg.envelope().clone(),
-            bytes: msg.formatted(),
-        });
+        return Ok(Email::from(&build_message(head, rendered)?));
     }
     let [text_slot, html_slot] = part_slots();
     let slots = [text_slot.as_bytes().to_vec(), html_slot.as_bytes().to_vec()];

@@ -200,7 +200,7 @@ impl SmtpSender {
         let mut session = match self.conn.take() {
             Some(s) if !s.conn.has_broken() && s.open.as_ref().is_none_or(|o| o == envelope) => s,
             Some(s) => {
-                drop_session(s).await;
+                drop_session(s, Duration::from_secs(2)).await;
                 self.connect_for_send().await?
             }
             None => self.connect_for_send().await?,
@@ -234,7 +234,7 @@ impl SmtpSender {
                 match opened.zip(next) {
                     Some((Err(u), next)) => {
                         debug!(error = %u.error, "the next transaction was not opened");
-                        drop_session(session).await;
+                        drop_session(session, Duration::from_secs(2)).await;
                         // The server's refusal (its recipient, its sender, for now or for
                         // good) is the next message's outcome, as if it were sent on its own;
                         // without an answer, it goes in a transaction of its own.
@@ -251,7 +251,7 @@ impl SmtpSender {
                 ))
             }
             Err(e) => {
-                drop_session(session).await;
+                drop_session(session, Duration::from_secs(2)).await;
                 Err(e)
             }
         }
@@ -406,12 +406,15 @@ impl SmtpSender {
             })
     }
 
+    /// Whether `send` can open the next message's transaction with a message: its session
+    /// pipelines, or there is none yet to tell.
+    pub fn takes_next(&self) -> bool {
+        self.conn.as_ref().is_none_or(|s| s.pipelining)
+    }
+
     pub async fn close(&mut self) {
-        // One waiting for a message's data just ends: a QUIT would be the message's first line.
-        if let Some(mut c) = self.conn.take()
-            && c.open.is_none()
-        {
-            let _ = tokio::time::timeout(Duration::from_secs(5), c.conn.quit()).await;
+        if let Some(s) = self.conn.take() {
+            drop_session(s, Duration::from_secs(5)).await;
         }
     }
 }
@@ -431,11 +434,12 @@ struct Unopened {
     error: MailError,
 }
 
-/// Closes a session that may be in any state: one waiting for a message's data is closed
-/// without a word (a QUIT would be taken for the message), any other says QUIT first.
-async fn drop_session(mut s: Session) {
+/// Closes a session that may be in any state, waiting at most `wait`: one waiting for a
+/// message's data is closed without a word (a QUIT would be taken for the message), any other
+/// says QUIT first.
+async fn drop_session(mut s: Session, wait: Duration) {
     if s.open.is_none() {
-        let _ = tokio::time::timeout(Duration::from_secs(2), s.conn.abort()).await;
+        let _ = tokio::time::timeout(wait, s.conn.abort()).await;
     }
 }
 

@@ -32,11 +32,7 @@ impl Mailer {
 
     /// Sends `msg`; returns the server's reply (or where the file went).
     pub async fn send(&mut self, msg: &Message) -> Result<String, MailError> {
-        let email = Email {
-            envelope: msg.envelope().clone(),
-            bytes: msg.formatted(),
-        };
-        self.send_email(email, None).await
+        self.send_email(Email::from(msg), None).await
     }
 
     /// Sends a message built as its bytes ([`super::build_email`]). `next`: the message this
@@ -64,6 +60,15 @@ impl Mailer {
                     dir.join(format!("{id}.eml")).display()
                 ))
             }
+        }
+    }
+
+    /// Whether a `next` message given to [`Mailer::send_email`] can be of use: to an SMTP
+    /// server that pipelines (or not yet known not to), not to the outbox.
+    pub fn takes_next(&self) -> bool {
+        match self {
+            Self::Smtp(s) => s.takes_next(),
+            Self::Outbox { .. } => false,
         }
     }
 
