@@ -169,6 +169,9 @@ pub enum SubscribersAction {
 /// Runs the parsed command line; never panics on bad input, and maps failures to exit codes.
 pub fn run(cli: Cli) -> ExitCode {
     telemetry::init(cli.log_format);
+    if cli.command.connects() {
+        seed_tls_randomness();
+    }
     let cfg = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -203,6 +206,31 @@ pub fn run(cli: Cli) -> ExitCode {
             eprintln!("paperboy: error: {e:#}");
             ExitCode::from(EXIT_RUNTIME)
         }
+    }
+}
+
+impl Command {
+    /// Whether the command may open a connection over TLS (the database, the SMTP server,
+    /// the papers' API): all but a check of the config alone.
+    fn connects(&self) -> bool {
+        !matches!(self, Command::Check { smtp: false })
+    }
+}
+
+/// TLS (to PostgreSQL, the SMTP server, the papers' API) seeds aws-lc's random generator the
+/// first time the process uses it: some 30 ms of CPU for its CPU-jitter entropy source, once
+/// per process. Done here on a thread of its own, while the config loads, rather than on the
+/// way to the first connection.
+fn seed_tls_randomness() {
+    let seeding = std::thread::Builder::new()
+        .name("tls-seed".into())
+        .spawn(|| {
+            if aws_lc_rs::rand::fill(&mut [0u8; 1]).is_err() {
+                tracing::debug!("seeding the TLS random generator ahead failed; left to TLS");
+            }
+        });
+    if let Err(e) = seeding {
+        tracing::debug!(error = %e, "no thread to seed the TLS random generator ahead");
     }
 }
 
