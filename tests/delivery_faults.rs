@@ -402,6 +402,9 @@ async fn a_refused_login_stops_the_run_and_loses_nothing() {
     );
 }
 
+/// An outage of the relay defers the run's digests uncharged; one whose subscriber unsubscribes
+/// before the relay is back is recorded skipped, not sent (the opt-out is read as the rows are
+/// claimed).
 async fn a_relay_outage_charges_no_attempt_and_loses_nothing() {
     let api = api_with_day().await;
     let opts = SmtpOptions {
@@ -435,14 +438,26 @@ async fn a_relay_outage_charges_no_attempt_and_loses_nothing() {
         "{}",
         out.stdout
     );
-    // Once the server is back, everyone gets the digest, once.
+    // Meanwhile one of them unsubscribes: their planned digest must not go out.
+    let out = pb
+        .run(&["subscribers", "unsubscribe", "o0@example.org"])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Once the server is back, everyone else gets the digest, once.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let out = pb.run(&["send", "--date", "2026-04-10"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let got = smtp.per_recipient();
+    assert_eq!(got.get("o0@example.org"), None, "{got:?}");
     assert!(
-        subscribers.iter().all(|s| got.get(s) == Some(&1)),
+        subscribers[1..].iter().all(|s| got.get(s) == Some(&1)),
         "{got:?}"
+    );
+    let out = pb.run(&["history", "--subscriber", "o0@example.org"]).await;
+    assert!(
+        out.stdout.contains("skipped") && out.stdout.contains("unsubscribed"),
+        "{}",
+        out.stdout
     );
 }
 

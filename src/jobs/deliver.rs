@@ -184,7 +184,6 @@ impl Shared {
 struct Job {
     d: Delivery,
     claimed: Instant,
-    opted_out: bool,
 }
 
 /// Sends every delivery that is or becomes due, whatever its date (a run also finishes what an
@@ -366,17 +365,6 @@ async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
             .in_flight
             .fetch_add(batch.len(), Ordering::SeqCst);
         let claimed = Instant::now();
-        let who: Vec<&str> = batch.iter().map(|d| d.subscriber.as_str()).collect();
-        let opted_out = match sh.store.opted_out_among(&who).await {
-            Ok(o) => o,
-            Err(e) => {
-                sh.store
-                    .release_untried(&batch.iter().collect::<Vec<_>>())
-                    .await?;
-                sh.settled(batch.len());
-                return Err(e.into());
-            }
-        };
         // The batch's papers, read here in one query: otherwise the workers that start
         // together each read them (a connection and a query each). A failure is left to
         // the workers, whose own read then fails the way a delivery can.
@@ -385,16 +373,8 @@ async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
             debug!(error = %e, "reading a claimed batch's papers failed; the workers try again");
         }
         for d in batch {
-            let opted_out = opted_out.contains(&d.subscriber);
             // The room was reserved above and only this task sends: this does not wait.
-            if let Err(mpsc::error::SendError(job)) = jobs
-                .send(Job {
-                    d,
-                    claimed,
-                    opted_out,
-                })
-                .await
-            {
+            if let Err(mpsc::error::SendError(job)) = jobs.send(Job { d, claimed }).await {
                 sh.store.release(&job.d, None, None).await?;
                 sh.settled(1);
             }
@@ -681,7 +661,7 @@ async fn prepare(sh: &Shared, job: Job) -> anyhow::Result<Option<Ready>> {
         return Ok(None);
     };
     let sub = &sh.cfg.subscribers[subscriber];
-    if job.opted_out {
+    if d.opted_out {
         record(sh, &d, Skipped, None, Some("unsubscribed"), None).await?;
         return Ok(None);
     }

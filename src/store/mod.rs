@@ -100,6 +100,8 @@ pub struct Delivery {
     pub last_error: Option<String>,
     /// This claim's token: only its holder may record the outcome.
     pub claim_token: String,
+    /// Whether the subscriber had unsubscribed when the row was claimed.
+    pub opted_out: bool,
 }
 
 /// How many deliveries of a date are in each state.

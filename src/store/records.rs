@@ -1,11 +1,11 @@
 //! Runs, alerts, opt-outs, history and counts: the records around the delivery ledger.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 
-use super::sql::{Pool, Store, corrupt_json, marks, q};
+use super::sql::{Pool, Store, corrupt_json, q};
 use super::{DeliveryStatus, HistoryFilter, HistoryRow, RunRecord, StatusCounts, StoreError};
 use crate::digest::Digest;
 
@@ -275,32 +275,16 @@ impl Store {
         }))
     }
 
+    /// Whether `subscriber` opted out.
     pub async fn is_opted_out(&self, subscriber: &str) -> Result<bool, StoreError> {
-        Ok(!self.opted_out_among(&[subscriber]).await?.is_empty())
-    }
-
-    /// Which of `subscribers` opted out (one query per 500).
-    pub async fn opted_out_among(
-        &self,
-        subscribers: &[&str],
-    ) -> Result<HashSet<String>, StoreError> {
-        let mut out = HashSet::new();
-        for chunk in subscribers.chunks(500) {
-            // Only "$N" placeholders are spliced in; the keys are bound.
-            let sql = format!(
-                "SELECT subscriber FROM optouts WHERE subscriber IN ({})",
-                marks(1, chunk.len())
-            );
-            let who: Vec<String> = on_pool!(self, pool => {
-                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
-                }
-                query.fetch_all(pool).await.map_err(q("optouts among"))?
-            });
-            out.extend(who);
-        }
-        Ok(out)
+        let found: Option<i32> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT 1 FROM optouts WHERE subscriber = $1")
+                .bind(subscriber)
+                .fetch_optional(pool)
+                .await
+                .map_err(q("optout"))?
+        });
+        Ok(found.is_some())
     }
 
     /// Whether the database answers.

@@ -123,8 +123,13 @@ const NEXT_WAKEUP: &str = "SELECT MIN(t) FROM (
 /// Connections of one process to PostgreSQL, at most.
 const PG_MAX_CONNECTIONS: u32 = 8;
 
+/// What a claim returns of each row, and whether its subscriber has unsubscribed since the
+/// row was planned (read with the claim: a query of its own per batch was a statement of its
+/// own for each batch size, parsed and planned each time).
 const CLAIM_COLUMNS: &str =
-    "RETURNING id, subscriber, digest_date, message_id, digest, attempts, created_at, error";
+    "RETURNING id, subscriber, digest_date, message_id, digest, attempts, created_at, error,
+               EXISTS (SELECT 1 FROM optouts o WHERE o.subscriber = deliveries.subscriber)
+                   AS opted_out";
 
 /// How a claim begins on PostgreSQL. The pick must walk the queue's index in order and stop
 /// after the rows it takes, and the update find those rows by their key. On a table without
@@ -148,6 +153,7 @@ struct ClaimedRow {
     attempts: i64,
     created_at: DateTime<Utc>,
     error: Option<String>,
+    opted_out: bool,
 }
 
 /// A claimed row handed back as never tried: pending again, its attempt not counted, its
@@ -409,6 +415,7 @@ impl Store {
                         created_at: r.created_at,
                         last_error: r.error,
                         claim_token: token.clone(),
+                        opted_out: r.opted_out,
                     }),
                     Err(e) => unreadable.push((r.id, e.to_string())),
                 }
