@@ -8,36 +8,51 @@ use super::sql::{Pool, Store, corrupt_json, marks, q};
 use super::{SentPairs, StoreError};
 use crate::domain::{ArxivId, Paper};
 
+/// Papers per statement that stores papers or a list (5 binds a row at most: well under
+/// either backend's limit on binds).
+const PAPERS_CHUNK: usize = 500;
+
 /// The subscribers that already have a delivery of the date `$1`.
 pub(super) const PLANNED_SUBSCRIBERS: &str =
     "SELECT subscriber FROM deliveries WHERE digest_date = $1";
 
 impl Store {
-    /// Stores papers, updating the ones already known (upvotes rise during the day).
+    /// Stores papers, updating the ones already known (upvotes rise during the day): a
+    /// statement per 500 papers, not one per paper (the plan waits for it before its first
+    /// rows). A paper listed twice is stored as listed last.
     pub async fn upsert_papers(&self, papers: &[Paper]) -> Result<(), StoreError> {
         let now = Utc::now();
-        let mut rows = Vec::with_capacity(papers.len());
-        for p in papers {
-            rows.push((
-                p.id.as_str(),
-                serde_json::to_string(p).map_err(corrupt_json("paper to JSON"))?,
-            ));
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(papers.len());
+        for (i, p) in papers.iter().enumerate() {
+            last.insert(p.id.as_str(), i);
+        }
+        let mut rows = Vec::with_capacity(last.len());
+        for (i, p) in papers.iter().enumerate() {
+            // One row per paper: PostgreSQL refuses a statement that updates a row twice.
+            if last.get(p.id.as_str()) == Some(&i) {
+                let data = serde_json::to_string(p).map_err(corrupt_json("paper to JSON"))?;
+                rows.push((p.id.as_str(), data));
+            }
         }
         on_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(q("begin upsert papers"))?;
-            for (id, data) in &rows {
-                sqlx::query(
-                    "INSERT INTO papers (arxiv_id, data, first_seen_at, updated_at)
-                     VALUES ($1, $2, $3, $3)
-                     ON CONFLICT (arxiv_id) DO UPDATE
+            for chunk in rows.chunks(PAPERS_CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO papers (arxiv_id, data, first_seen_at, updated_at) ",
+                );
+                qb.push_values(chunk, |mut b, (id, data)| {
+                    b.push_bind(*id).push_bind(data).push_bind(now).push_bind(now);
+                });
+                qb.push(
+                    " ON CONFLICT (arxiv_id) DO UPDATE
                         SET data = excluded.data, updated_at = excluded.updated_at",
-                )
-                .bind(*id)
-                .bind(data)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("upsert paper"))?;
+                );
+                // Sized by the day's list: not worth a prepared statement per size.
+                qb.build()
+                    .persistent(false)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("upsert papers"))?;
             }
             tx.commit().await.map_err(q("commit upsert papers"))
         })
@@ -53,19 +68,23 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(q("clear daily list"))?;
-            for (rank, p) in papers.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO daily_list (digest_date, arxiv_id, rank, upvotes, fetched_at)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(date)
-                .bind(p.id.as_str())
-                .bind(rank as i64)
-                .bind(p.upvotes)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("insert daily list"))?;
+            let ranked: Vec<(usize, &Paper)> = papers.iter().enumerate().collect();
+            for chunk in ranked.chunks(PAPERS_CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO daily_list (digest_date, arxiv_id, rank, upvotes, fetched_at) ",
+                );
+                qb.push_values(chunk, |mut b, (rank, p)| {
+                    b.push_bind(date)
+                        .push_bind(p.id.as_str())
+                        .push_bind(*rank as i64)
+                        .push_bind(p.upvotes)
+                        .push_bind(now);
+                });
+                qb.build()
+                    .persistent(false)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("insert daily list"))?;
             }
             tx.commit().await.map_err(q("commit replace list"))
         })
