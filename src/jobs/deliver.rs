@@ -153,12 +153,17 @@ struct Progress {
     /// Claimed rows whose outcome is not yet written (queued, being sent, or waiting for the
     /// recorder): while any are, the pass is not over.
     in_flight: AtomicUsize,
+    /// Told when the last claimed row is settled: the feeder, waiting for what is in flight,
+    /// looks again then rather than at its next poll.
+    all_settled: tokio::sync::Notify,
 }
 
 impl Progress {
     /// Claimed rows are settled (their outcome written, or the rows handed back).
     fn settled(&self, n: usize) {
-        self.in_flight.fetch_sub(n, Ordering::SeqCst);
+        if self.in_flight.fetch_sub(n, Ordering::SeqCst) == n {
+            self.all_settled.notify_one();
+        }
     }
 }
 
@@ -357,6 +362,7 @@ async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Result<()> {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                _ = sh.progress.all_settled.notified() => {}
                 _ = sh.opts.stop.cancelled() => break,
             }
             continue;
@@ -393,9 +399,11 @@ async fn recorder(
     let mut result = Ok(());
     while rx.recv_many(&mut buf, OUTCOMES).await > 0 {
         // A few outcomes: wait a moment for more, so that a commit (a sync to disk with
-        // SQLite) serves a group rather than one or two.
+        // SQLite) serves a group rather than one or two; unless these are the outcomes of
+        // every row in flight (the last of a pass): no more are coming.
         let gather = tokio::time::Instant::now() + GROUP_WAIT;
         while buf.len() < GROUP
+            && buf.len() < progress.in_flight.load(Ordering::SeqCst)
             && let Ok(n) = tokio::time::timeout_at(gather, rx.recv_many(&mut buf, OUTCOMES)).await
             && n > 0
         {}
