@@ -337,6 +337,9 @@ async fn a_second_send_sends_nothing_and_papers_are_never_sent_twice() {
         "no second email for the same date"
     );
     assert!(out.stdout.contains("(0 by this run)"), "{}", out.stdout);
+    // Nor does the second start log the database's NOTICEs (PostgreSQL's "relation
+    // _sqlx_migrations already exists, skipping"): nothing there is for the operator.
+    assert!(!out.stderr.contains("already exists"), "{}", out.stderr);
 
     // Day 2 lists GameWorld again: the early subscriber does not get it twice, a subscriber
     // who joined since does.
