@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
+use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use super::backends;
@@ -187,15 +187,10 @@ impl Store {
             url: redact_url(url),
             cause,
         };
-        // The server's NOTICEs ("relation _sqlx_migrations already exists, skipping" at every
-        // start) are not for the operator: warnings and errors still come through.
-        let options = PgConnectOptions::from_str(url)
-            .map_err(open)?
-            .options([("client_min_messages", "warning")]);
         let pool = PgPoolOptions::new()
             .max_connections(PG_MAX_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect(url)
             .await
             .map_err(open)?;
         if extra > 0 {
