@@ -22,17 +22,13 @@ impl Store {
     /// rows). A paper listed twice is stored as listed last.
     pub async fn upsert_papers(&self, papers: &[Paper]) -> Result<(), StoreError> {
         let now = Utc::now();
-        let mut last: HashMap<&str, usize> = HashMap::with_capacity(papers.len());
-        for (i, p) in papers.iter().enumerate() {
-            last.insert(p.id.as_str(), i);
-        }
-        let mut rows = Vec::with_capacity(last.len());
-        for (i, p) in papers.iter().enumerate() {
-            // One row per paper: PostgreSQL refuses a statement that updates a row twice.
-            if last.get(p.id.as_str()) == Some(&i) {
-                let data = serde_json::to_string(p).map_err(corrupt_json("paper to JSON"))?;
-                rows.push((p.id.as_str(), data));
-            }
+        // One row per paper, its last: PostgreSQL refuses a statement that updates a row
+        // twice.
+        let mut seen = HashSet::with_capacity(papers.len());
+        let mut rows = Vec::with_capacity(papers.len());
+        for p in papers.iter().rev().filter(|p| seen.insert(p.id.as_str())) {
+            let data = serde_json::to_string(p).map_err(corrupt_json("paper to JSON"))?;
+            rows.push((p.id.as_str(), data));
         }
         on_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(q("begin upsert papers"))?;
@@ -68,15 +64,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(q("clear daily list"))?;
-            let ranked: Vec<(usize, &Paper)> = papers.iter().enumerate().collect();
-            for chunk in ranked.chunks(PAPERS_CHUNK) {
+            for (c, chunk) in papers.chunks(PAPERS_CHUNK).enumerate() {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO daily_list (digest_date, arxiv_id, rank, upvotes, fetched_at) ",
                 );
-                qb.push_values(chunk, |mut b, (rank, p)| {
+                let ranked = chunk.iter().enumerate().map(|(i, p)| (c * PAPERS_CHUNK + i, p));
+                qb.push_values(ranked, |mut b, (rank, p)| {
                     b.push_bind(date)
                         .push_bind(p.id.as_str())
-                        .push_bind(*rank as i64)
+                        .push_bind(rank as i64)
                         .push_bind(p.upvotes)
                         .push_bind(now);
                 });
