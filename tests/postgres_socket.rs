@@ -1,7 +1,7 @@
 //! paperboy's PostgreSQL connections send each request at once: Nagle's algorithm is off
 //! (TCP_NODELAY). With it on, a request written in two segments (every TLS handshake, a plan's
-//! large inserts) waits for the server's delayed ACK, ~40 ms each time. sqlx 0.9.0 leaves it
-//! on; Cargo.toml patches sqlx-core until a release carries upstream's fix.
+//! large inserts) waits for the server's delayed ACK, ~40 ms each time. sqlx sets it
+//! from 0.9.1 on (upstream #4336); 0.9.0 left it on, and this test fails with it.
 
 mod support;
 
