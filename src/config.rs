@@ -11,7 +11,7 @@ use lettre::message::Mailbox;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{EmailAddress, Subscriber};
+use crate::domain::{EmailAddress, Subscriber, SubscriberKey};
 use crate::schedule::Schedule;
 use crate::source::SourceOptions;
 use crate::topics::{Phrase, Query, Sort, SubscriberFilter, Topic};
@@ -495,12 +495,12 @@ pub struct Config {
     pub topics: HashMap<String, Topic>,
     pub subscribers: Vec<Subscriber>,
     /// Subscribers' own limits (exclude, min_upvotes, max_papers), by subscriber key.
-    pub filters: HashMap<String, SubscriberFilter>,
+    pub filters: HashMap<SubscriberKey, SubscriberFilter>,
 }
 
 impl Config {
     /// The subscriber's own limits (none by default).
-    pub fn filter_for(&self, key: &str) -> &SubscriberFilter {
+    pub fn filter_for(&self, key: &SubscriberKey) -> &SubscriberFilter {
         static NONE: std::sync::OnceLock<SubscriberFilter> = std::sync::OnceLock::new();
         self.filters
             .get(key)
@@ -887,7 +887,7 @@ fn validate(
 
     let mut subscribers = Vec::with_capacity(count);
     let mut filters = HashMap::new();
-    let mut seen: HashMap<String, usize> = HashMap::with_capacity(count);
+    let mut seen: HashMap<SubscriberKey, usize> = HashMap::with_capacity(count);
     for (i, s) in raw_subscribers.enumerate() {
         let key = format!("subscribers[{i}]");
         let s = match s {
@@ -904,7 +904,7 @@ fn validate(
                 continue;
             }
         };
-        if let Some(first) = seen.insert(email.key().to_lowercase(), i) {
+        if let Some(first) = seen.insert(email.key(), i) {
             problems.push(format!(
                 "{key}.email: {email} is already subscribed as subscribers[{first}]"
             ));
@@ -1383,7 +1383,7 @@ mod tests {
             "t",
         )
         .unwrap();
-        assert_eq!(c.subscribers[0].email.key(), "x@example.org");
+        assert_eq!(c.subscribers[0].email.key().as_str(), "x@example.org");
     }
 
     #[test]

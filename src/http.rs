@@ -79,7 +79,7 @@ async fn opt_out(s: &HttpState, token: &str, via: &str) -> (StatusCode, String) 
                     "You are unsubscribed",
                     &format!(
                         "<p>{} will receive no more paperboy digests.</p>",
-                        handlebars::html_escape(&key)
+                        handlebars::html_escape(key.as_str())
                     ),
                 ),
             )
@@ -122,7 +122,7 @@ async fn unsubscribe_link(
                      <form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" \
                      value=\"One-Click\"><button type=\"submit\" style=\"font-size:1rem;\
                      padding:.5rem 1rem;\">Unsubscribe</button></form>",
-                    handlebars::html_escape(&key)
+                    handlebars::html_escape(key.as_str())
                 ),
             ),
         ),

@@ -44,7 +44,10 @@ async fn a_popular_papers_deliveries_are_stored_uncompressed() {
                 .unwrap();
             store.close().await;
             let expected: std::collections::HashSet<_> = (0..1000)
-                .map(|i| (format!("r{i}@example.org"), popular.clone()))
+                .map(|i| {
+                    let who = paperboy::domain::EmailAddress::parse(&format!("r{i}@example.org"));
+                    (who.unwrap().key(), popular.clone())
+                })
                 .collect();
             assert_eq!(had, expected);
         },

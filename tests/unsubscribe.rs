@@ -16,14 +16,29 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores_it() {
+/// The secret the links are signed with.
+const SECRET: &str = "a test secret of some length";
+
+/// Everything a test of the links needs: the lists of 2026-04-13 to 15, an SMTP server, and
+/// `paperboy serve` listening on `port` for the links of the config's emails.
+struct Listening {
+    /// Kept for as long as the test runs.
+    _api: HfApi,
+    smtp: SmtpServer,
+    port: u16,
+    pb: Paperboy,
+    serve: tokio::process::Child,
+}
+
+/// Starts what a test of the links needs, with these subscribers (each on topic "agents").
+async fn listening(subscribers: &[&str]) -> Listening {
     let api = HfApi::start().await;
     for d in ["2026-04-13", "2026-04-14", "2026-04-15"] {
         api.serve_day(d, fixture_items("2026-04-10"));
     }
     let smtp = SmtpServer::start(SmtpOptions::default());
     let port = free_port();
-    let subs: String = ["one@example.org", "two@example.org", "stay@example.org"]
+    let subs: String = subscribers
         .iter()
         .map(|e| format!("[[subscribers]]\nemail = {e:?}\ntopics = [\"agents\"]\n"))
         .collect();
@@ -31,18 +46,50 @@ async fn one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores
         "[source]\nbase_url = {:?}\nlookback_days = 0\n[database]\nurl = \"sqlite://paperboy.db\"\n\
          [delivery]\ntransport = \"smtp\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
          [unsubscribe]\nbase_url = \"http://127.0.0.1:{port}/unsubscribe\"\n\
-         secret = \"a test secret of some length\"\n{}\n\
+         secret = {SECRET:?}\n{}\n\
          [topics.agents]\nkeywords = [\"agent\", \"agents\"]\nmax_papers = 2\n{subs}",
         api.base_url,
         smtp_section(&smtp, &SmtpOptions::default())
     );
     let pb = Paperboy::new(&cfg);
-    let mut serve = pb
+    let serve = pb
         .command(&["serve"])
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    Listening {
+        _api: api,
+        smtp,
+        port,
+        pb,
+        serve,
+    }
+}
+
+/// Waits for the listener on `port` to answer.
+async fn wait_for_listener(http: &reqwest::Client, port: u16) {
+    for _ in 0..100 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores_it() {
+    let Listening {
+        smtp,
+        port,
+        pb,
+        mut serve,
+        _api,
+    } = listening(&["one@example.org", "two@example.org", "stay@example.org"]).await;
 
     let out = pb.run(&["send", "--date", "2026-04-13"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -84,18 +131,7 @@ async fn one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores
     let (one, _) = link_of("one@example.org");
     let (two, _) = link_of("two@example.org");
     let http = reqwest::Client::new();
-    // Wait for the listener.
-    for _ in 0..100 {
-        if http
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_listener(&http, port).await;
 
     // RFC 8058 one-click: a POST of List-Unsubscribe=One-Click to the header's URL.
     let r = http
@@ -216,4 +252,154 @@ async fn one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores
     serve.kill().await.unwrap();
 }
 
-on_both_backends!(one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores_it,);
+/// A token as versions before keys were folded signed it: over the key with the local part
+/// as configured ("Ada@example.org").
+fn old_style_token(secret: &str, key: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(b"paperboy-unsubscribe\0");
+    mac.update(key.as_bytes());
+    let tag = mac.finalize().into_bytes();
+    format!("{}.{}", B64.encode(key), B64.encode(&tag[..16]))
+}
+
+/// Ada is configured as "Ada@Example.org". The one-click link, the token of the mailto
+/// request, a token of an email sent before keys were folded, and her address in any case all
+/// name her; history and the list show her under one key.
+async fn every_way_to_unsubscribe_names_the_same_subscriber() {
+    let Listening {
+        smtp,
+        port,
+        pb,
+        mut serve,
+        _api,
+    } = listening(&["Ada@Example.org", "stay@example.org"]).await;
+    let recipients = |from: usize| -> Vec<String> {
+        smtp.received()[from..]
+            .iter()
+            .flat_map(|r| r.rcpt_tos.clone())
+            .collect()
+    };
+
+    let out = pb.run(&["send", "--date", "2026-04-13"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = smtp.received();
+    let ada = got
+        .iter()
+        .find(|r| r.rcpt_tos == ["Ada@Example.org"])
+        .expect("Ada is written to as configured");
+    let lu = ada
+        .parsed()
+        .header_raw("List-Unsubscribe")
+        .unwrap()
+        .replace(['\r', '\n', ' '], "");
+    let one_click = lu
+        .split(',')
+        .map(|p| p.trim_start_matches('<').trim_end_matches('>'))
+        .find(|p| p.starts_with("http"))
+        .unwrap_or_else(|| panic!("{lu}"))
+        .to_string();
+    let mailto_token = lu
+        .split("subject=unsubscribe%20")
+        .nth(1)
+        .and_then(|t| t.split('>').next())
+        .unwrap_or_else(|| panic!("{lu}"))
+        .to_string();
+    assert!(one_click.ends_with(&format!("t={mailto_token}")), "{lu}");
+
+    let http = reqwest::Client::new();
+    wait_for_listener(&http, port).await;
+    let post = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("List-Unsubscribe=One-Click")
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, page) = post(one_click.clone()).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("ada@example.org will receive no more"),
+        "{page}"
+    );
+    let out = pb.run(&["subscribers", "list"]).await;
+    assert!(
+        out.stdout.contains("Ada@Example.org  unsubscribed") && out.stdout.contains("(one-click)"),
+        "{}",
+        out.stdout
+    );
+    // The request by email, from its subject's token; the address in another case.
+    for asked in [mailto_token.as_str(), "ADA@EXAMPLE.ORG"] {
+        let out = pb.run(&["subscribers", "unsubscribe", asked]).await;
+        assert_eq!(
+            out.stdout.trim(),
+            "Ada@Example.org: had already unsubscribed",
+            "{asked}"
+        );
+    }
+    let out = pb.run(&["send", "--date", "2026-04-14"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(recipients(got.len()), ["stay@example.org"]);
+    let out = pb
+        .run(&["history", "--subscriber", "ada@example.ORG"])
+        .await;
+    assert_eq!(
+        out.stdout.matches("ada@example.org").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("2026-04-14  skipped  ada@example.org")
+            && out.stdout.contains("2026-04-13  sent     ada@example.org"),
+        "{}",
+        out.stdout
+    );
+
+    // An email sent before keys were folded carries Ada's key as it was then.
+    let old = old_style_token(SECRET, "Ada@example.org");
+    let out = pb.run(&["subscribers", "resume", "aDa@example.org"]).await;
+    assert!(
+        out.stdout.starts_with("Ada@Example.org: opt-out cleared"),
+        "{}",
+        out.stdout
+    );
+    let (base, _) = one_click.split_once("t=").unwrap();
+    let (status, page) = post(format!("{base}t={old}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("ada@example.org will receive no more"),
+        "{page}"
+    );
+    pb.run(&["subscribers", "resume", "ada@example.org"]).await;
+    let out = pb.run(&["subscribers", "unsubscribe", &old]).await;
+    assert_eq!(
+        out.stdout.trim(),
+        "Ada@Example.org: unsubscribed; no more digests"
+    );
+    let before = smtp.received().len();
+    let out = pb.run(&["send", "--date", "2026-04-15"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(recipients(before), ["stay@example.org"]);
+    let out = pb.run(&["subscribers", "list"]).await;
+    assert!(
+        out.stdout.contains("Ada@Example.org  unsubscribed")
+            && !out.stdout.contains("not a configured subscriber"),
+        "{}",
+        out.stdout
+    );
+    serve.kill().await.unwrap();
+}
+
+on_both_backends!(
+    one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores_it,
+    every_way_to_unsubscribe_names_the_same_subscriber,
+);

@@ -1,7 +1,10 @@
-//! Domain types parsed once at the edges: papers, arXiv ids, subscribers, addresses.
+//! Domain types parsed once at the edges: papers, arXiv ids, subscribers, addresses, and
+//! the key that is a subscriber's one identity.
 
 mod paper;
 mod subscriber;
+mod subscriber_key;
 
 pub use paper::{ArxivId, Paper, join_words, normalize_whitespace, papers_by_id};
 pub use subscriber::{EmailAddress, Subscriber};
+pub use subscriber_key::SubscriberKey;

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{Config, DeliveryPolicy};
 use crate::digest::Digest;
-use crate::domain::{ArxivId, Paper};
+use crate::domain::{ArxivId, Paper, SubscriberKey};
 use crate::mail::{Email, Head, MailError, Mailer, UnsubscribeLinks, build_email};
 use crate::render::Renderer;
 use crate::store::{Delivery, DeliveryStatus, Finish, Store};
@@ -135,7 +135,7 @@ struct Shared {
     store: Store,
     renderer: Arc<Renderer>,
     /// Subscriber key -> index in the config's list.
-    subscribers: HashMap<String, usize>,
+    subscribers: HashMap<SubscriberKey, usize>,
     limits: Arc<Limits>,
     progress: Arc<Progress>,
     first_err: std::sync::Mutex<Option<anyhow::Error>>,

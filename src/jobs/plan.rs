@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::digest::{DayList, Digest};
-use crate::domain::{ArxivId, Paper};
+use crate::domain::{ArxivId, Paper, SubscriberKey};
 use crate::mail::message_id;
 use crate::source::HfSource;
 use crate::store::{DeliveryStatus, NewDelivery, Store};
@@ -140,14 +140,14 @@ async fn plan_locked(
         .upsert_papers(&late)
         .await
         .context("storing late papers")?;
-    let mut sent: HashMap<String, HashSet<ArxivId>> = HashMap::new();
+    let mut sent: HashMap<SubscriberKey, HashSet<ArxivId>> = HashMap::new();
     for (who, id) in store.sent_pairs_of(&papers, date).await? {
         sent.entry(who).or_default().insert(id);
     }
     for (who, id) in store.sent_pairs_of(&late, date).await? {
         sent.entry(who).or_default().insert(id);
     }
-    let opted_out: HashSet<String> = store
+    let opted_out: HashSet<SubscriberKey> = store
         .optouts()
         .await?
         .into_iter()

@@ -9,14 +9,24 @@ use sha2::{Digest as _, Sha256};
 
 use super::{MailError, UnsubscribeLinks};
 use crate::config::{Config, SmtpConfig};
-use crate::domain::Subscriber;
+use crate::domain::{Subscriber, SubscriberKey};
 use crate::render::Rendered;
 
-/// The Message-ID of `subscriber_key`'s digest of `date`: stable, so a resend after a crash is
+/// The Message-ID of `subscriber`'s digest of `date`: stable, so a resend after a crash is
 /// the same message, and opaque, so it does not reveal the address.
-pub fn message_id(subscriber_key: &str, date: NaiveDate, from_domain: &str) -> String {
+pub fn message_id(subscriber: &SubscriberKey, date: NaiveDate, from_domain: &str) -> String {
+    message_id_of(subscriber.as_str(), date, from_domain)
+}
+
+/// The Message-ID of a test send (`send --to`) of `date`'s digest to `to`: not the one of
+/// `to`'s own digest, should `to` be a subscriber.
+pub fn test_message_id(to: &SubscriberKey, date: NaiveDate, from_domain: &str) -> String {
+    message_id_of(&format!("test:{to}"), date, from_domain)
+}
+
+fn message_id_of(seed: &str, date: NaiveDate, from_domain: &str) -> String {
     let mut h = Sha256::new();
-    h.update(subscriber_key.as_bytes());
+    h.update(seed.as_bytes());
     h.update(b"\n");
     h.update(date.to_string().as_bytes());
     let hash = h.finalize();
@@ -295,13 +305,15 @@ mod tests {
     #[test]
     fn message_ids_are_stable_per_subscriber_and_date() {
         let d = NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
-        let a = message_id("a@example.org", d, "example.org");
-        assert_eq!(a, message_id("a@example.org", d, "example.org"));
-        assert_ne!(a, message_id("b@example.org", d, "example.org"));
+        let key = |a: &str| crate::domain::EmailAddress::parse(a).unwrap().key();
+        let a = message_id(&key("a@example.org"), d, "example.org");
+        assert_eq!(a, message_id(&key("A@Example.org"), d, "example.org"));
+        assert_ne!(a, message_id(&key("b@example.org"), d, "example.org"));
         assert_ne!(
             a,
-            message_id("a@example.org", d.succ_opt().unwrap(), "example.org")
+            message_id(&key("a@example.org"), d.succ_opt().unwrap(), "example.org")
         );
+        assert_ne!(a, test_message_id(&key("a@example.org"), d, "example.org"));
         assert!(a.starts_with("<digest.20260410.") && a.ends_with("@example.org>"));
         assert!(!a.contains("a@example"));
     }

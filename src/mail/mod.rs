@@ -5,7 +5,7 @@ mod smtp;
 mod transport;
 mod unsubscribe;
 
-pub use message::{Email, Head, build_email, message_id};
+pub use message::{Email, Head, build_email, message_id, test_message_id};
 pub use smtp::SmtpSender;
 pub use transport::Mailer;
 pub use unsubscribe::{Tokens, UnsubscribeLinks};

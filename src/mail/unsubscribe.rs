@@ -1,11 +1,17 @@
 //! Unsubscribe tokens: the subscriber's key, signed with HMAC-SHA256 under the operator's
 //! secret, so that a link works without a login and cannot be forged or altered.
+//!
+//! Tokens already sent carry the key as it was then, the local part in its configured case
+//! ("Ada@example.org"): the signature is checked over the bytes as signed, and the key is
+//! then made from them by the one rule, so such a token names the same subscriber.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
+
+use crate::domain::{EmailAddress, SubscriberKey};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -28,30 +34,33 @@ impl Tokens {
         Self { secret }
     }
 
-    fn mac(&self, key: &str) -> HmacSha256 {
+    fn mac(&self, signed: &[u8]) -> HmacSha256 {
         let mut m = HmacSha256::new_from_slice(self.secret.expose_secret().as_bytes())
             .expect("HMAC takes any key length");
         m.update(b"paperboy-unsubscribe\0");
-        m.update(key.as_bytes());
+        m.update(signed);
         m
     }
 
-    /// The token for a subscriber key.
-    pub fn sign(&self, key: &str) -> String {
-        let tag = self.mac(key).finalize().into_bytes();
-        format!("{}.{}", B64.encode(key), B64.encode(&tag[..TAG_LEN]))
+    /// The token for a subscriber.
+    pub fn sign(&self, key: &SubscriberKey) -> String {
+        let signed = key.as_str().as_bytes();
+        let tag = self.mac(signed).finalize().into_bytes();
+        format!("{}.{}", B64.encode(signed), B64.encode(&tag[..TAG_LEN]))
     }
 
-    /// The subscriber key a token names, if the token is genuine (compared in constant time).
-    pub fn verify(&self, token: &str) -> Option<String> {
+    /// The subscriber a token names, if the token is genuine (its tag compared in constant
+    /// time over the bytes as signed; those then read as an address, keyed by the rule).
+    pub fn verify(&self, token: &str) -> Option<SubscriberKey> {
         let (who, tag) = token.trim().split_once('.')?;
-        let key = String::from_utf8(B64.decode(who).ok()?).ok()?;
+        let signed = B64.decode(who).ok()?;
         let tag = B64.decode(tag).ok()?;
         if tag.len() != TAG_LEN {
             return None;
         }
-        self.mac(&key).verify_truncated_left(&tag).ok()?;
-        Some(key)
+        self.mac(&signed).verify_truncated_left(&tag).ok()?;
+        let address = EmailAddress::parse(std::str::from_utf8(&signed).ok()?).ok()?;
+        Some(address.key())
     }
 }
 
@@ -64,7 +73,7 @@ pub struct UnsubscribeLinks {
 }
 
 impl UnsubscribeLinks {
-    pub fn for_subscriber(cfg: &crate::config::Config, key: &str) -> Self {
+    pub fn for_subscriber(cfg: &crate::config::Config, key: &SubscriberKey) -> Self {
         let tokens = cfg.unsubscribe.secret.clone().map(Tokens::new);
         let token = tokens.as_ref().map(|t| t.sign(key));
         let https = match (&cfg.unsubscribe.base_url, &token) {
@@ -104,11 +113,15 @@ impl UnsubscribeLinks {
 mod tests {
     use super::*;
 
+    fn key(address: &str) -> SubscriberKey {
+        EmailAddress::parse(address).unwrap().key()
+    }
+
     #[test]
     fn tokens_round_trip_and_refuse_forgeries() {
         let t = Tokens::new(SecretString::from("a long enough test secret"));
-        let tok = t.sign("ada@example.org");
-        assert_eq!(t.verify(&tok).as_deref(), Some("ada@example.org"));
+        let tok = t.sign(&key("ada@example.org"));
+        assert_eq!(t.verify(&tok), Some(key("ada@example.org")));
         // Another subscriber's name with Ada's tag, a flipped tag, another secret: refused.
         let (_, tag) = tok.split_once('.').unwrap();
         assert_eq!(
@@ -116,12 +129,32 @@ mod tests {
             None
         );
         // A genuine tag of another subscriber under Ada's name: refused by the MAC itself.
-        let eve = t.sign("eve@example.org");
+        let eve = t.sign(&key("eve@example.org"));
         let (ada_who, _) = tok.split_once('.').unwrap();
         let (_, eve_tag) = eve.split_once('.').unwrap();
         assert_eq!(t.verify(&format!("{ada_who}.{eve_tag}")), None);
         let other = Tokens::new(SecretString::from("another secret, also long"));
         assert_eq!(other.verify(&tok), None);
         assert_eq!(t.verify("garbage"), None);
+    }
+
+    #[test]
+    fn a_token_signed_over_a_mixed_case_key_names_the_folded_subscriber() {
+        let t = Tokens::new(SecretString::from("a long enough test secret"));
+        // As versions that kept the local part's case signed Ada's key.
+        let old = b"Ada@example.org";
+        let tag = t.mac(old).finalize().into_bytes();
+        let token = format!("{}.{}", B64.encode(old), B64.encode(&tag[..TAG_LEN]));
+        assert_eq!(t.verify(&token), Some(key("ada@example.org")));
+        // The same name, folded, under the old tag: not what was signed.
+        let (_, old_tag) = token.split_once('.').unwrap();
+        assert_eq!(
+            t.verify(&format!("{}.{old_tag}", B64.encode("ada@example.org"))),
+            None
+        );
+        // Signed, but not an address: no subscriber.
+        let tag = t.mac(b"nobody").finalize().into_bytes();
+        let token = format!("{}.{}", B64.encode("nobody"), B64.encode(&tag[..TAG_LEN]));
+        assert_eq!(t.verify(&token), None);
     }
 }

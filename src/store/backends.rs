@@ -159,6 +159,7 @@ pub(super) const SET_IDS: usize = 200;
 /// first is not among them) grouped by paper, papers in order, each paper's ids cut into
 /// rows of at most `SET_IDS`.
 fn paper_sets<'a>(chunk: &'a [NewDelivery], rows: &[(i64, String)]) -> Vec<PaperSet<'a>> {
+    // The rows come back with the keys' text as bound: matched as text, here at the edge.
     let by_subscriber: HashMap<&str, &NewDelivery> =
         chunk.iter().map(|d| (d.subscriber.as_str(), d)).collect();
     let mut sets: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
@@ -226,7 +227,7 @@ pub(super) async fn plan_sqlite(
                  paper_count, error, next_attempt_at, created_at, updated_at) ",
         );
         qb.push_values(chunk.iter().zip(digests), |mut b, (d, digest)| {
-            b.push_bind(&d.subscriber)
+            b.push_bind(d.subscriber.as_str())
                 .push_bind(date)
                 .push_bind(d.status.as_str())
                 .push_bind(&d.message_id)
@@ -313,7 +314,7 @@ fn json_ids(ids: &[i64]) -> String {
 mod tests {
     use super::*;
     use crate::digest::{Digest, DigestGroup};
-    use crate::domain::ArxivId;
+    use crate::domain::{ArxivId, SubscriberKey};
 
     fn planned(who: &str, groups: &[&[&str]]) -> NewDelivery {
         let groups = groups
@@ -324,7 +325,7 @@ mod tests {
             })
             .collect();
         NewDelivery {
-            subscriber: who.into(),
+            subscriber: SubscriberKey::from_stored(who.into()),
             message_id: format!("<{who}>"),
             digest: Digest { groups },
             status: DeliveryStatus::Pending,

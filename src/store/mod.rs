@@ -19,7 +19,7 @@ mod sql;
 pub use sql::{Finish, PlanLock, Store};
 
 use crate::digest::Digest;
-use crate::domain::ArxivId;
+use crate::domain::{ArxivId, SubscriberKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,7 +77,7 @@ impl DeliveryStatus {
 /// A delivery to plan: one subscriber, one date.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
-    pub subscriber: String,
+    pub subscriber: SubscriberKey,
     pub message_id: String,
     pub digest: Digest,
     pub status: DeliveryStatus,
@@ -90,7 +90,7 @@ pub struct NewDelivery {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub id: i64,
-    pub subscriber: String,
+    pub subscriber: SubscriberKey,
     pub digest_date: chrono::NaiveDate,
     pub message_id: String,
     pub digest: Digest,
@@ -114,14 +114,14 @@ pub struct StatusCounts {
     pub skipped: i64,
 }
 
-/// (subscriber key, arXiv id) pairs already sent or on their way.
-pub type SentPairs = std::collections::HashSet<(String, ArxivId)>;
+/// (subscriber, arXiv id) pairs already sent or on their way.
+pub type SentPairs = std::collections::HashSet<(SubscriberKey, ArxivId)>;
 
 /// Which deliveries `paperboy history` lists.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryFilter {
     pub date: Option<chrono::NaiveDate>,
-    pub subscriber: Option<String>,
+    pub subscriber: Option<SubscriberKey>,
     pub status: Option<DeliveryStatus>,
     pub limit: i64,
 }
@@ -130,7 +130,7 @@ pub struct HistoryFilter {
 #[derive(Debug, Clone)]
 pub struct HistoryRow {
     pub digest_date: chrono::NaiveDate,
-    pub subscriber: String,
+    pub subscriber: SubscriberKey,
     pub status: String,
     pub attempts: i64,
     pub papers: Vec<String>,

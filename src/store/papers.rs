@@ -6,7 +6,7 @@ use chrono::{NaiveDate, Utc};
 
 use super::sql::{Pool, Store, corrupt_json, marks, q};
 use super::{SentPairs, StoreError};
-use crate::domain::{ArxivId, Paper};
+use crate::domain::{ArxivId, Paper, SubscriberKey};
 
 /// Papers per statement that stores papers or a list (5 binds a row at most: well under
 /// either backend's limit on binds).
@@ -137,7 +137,7 @@ impl Store {
     /// Of `papers`, those `subscriber` already has from a date other than `date`.
     pub async fn sent_pairs_for(
         &self,
-        subscriber: &str,
+        subscriber: &SubscriberKey,
         date: NaiveDate,
         papers: &[Paper],
     ) -> Result<HashSet<ArxivId>, StoreError> {
@@ -163,7 +163,7 @@ impl Store {
     /// for one subscriber or all: one query per 500 papers.
     async fn sent_pairs(
         &self,
-        subscriber: Option<&str>,
+        subscriber: Option<&SubscriberKey>,
         papers: &[Paper],
         date: NaiveDate,
     ) -> Result<SentPairs, StoreError> {
@@ -188,7 +188,7 @@ impl Store {
             );
             let rows: Vec<(String, String)> = on_pool!(self, pool => {
                 let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(subscriber)
+                    .bind(subscriber.map(SubscriberKey::as_str))
                     .bind(date);
                 for p in chunk {
                     query = query.bind(p.id.as_str());
@@ -198,10 +198,10 @@ impl Store {
             // The ids come back as bound: take the papers' own.
             let ids: HashMap<&str, &ArxivId> =
                 chunk.iter().map(|p| (p.id.as_str(), &p.id)).collect();
-            out.extend(
-                rows.into_iter()
-                    .filter_map(|(who, id)| ids.get(id.as_str()).map(|id| (who, (*id).clone()))),
-            );
+            out.extend(rows.into_iter().filter_map(|(who, id)| {
+                let id = ids.get(id.as_str())?;
+                Some((SubscriberKey::from_stored(who), (*id).clone()))
+            }));
         }
         Ok(out)
     }
@@ -210,7 +210,7 @@ impl Store {
     pub async fn planned_subscribers(
         &self,
         date: NaiveDate,
-    ) -> Result<HashSet<String>, StoreError> {
+    ) -> Result<HashSet<SubscriberKey>, StoreError> {
         let who: Vec<String> = on_pool!(self, pool => {
             sqlx::query_scalar(PLANNED_SUBSCRIBERS)
                 .bind(date)
@@ -218,6 +218,6 @@ impl Store {
                 .await
                 .map_err(q("select planned"))?
         });
-        Ok(who.into_iter().collect())
+        Ok(who.into_iter().map(SubscriberKey::from_stored).collect())
     }
 }

@@ -8,6 +8,7 @@ use sqlx::Row;
 use super::sql::{Pool, Store, corrupt_json, q};
 use super::{DeliveryStatus, HistoryFilter, HistoryRow, RunRecord, StatusCounts, StoreError};
 use crate::digest::Digest;
+use crate::domain::SubscriberKey;
 
 impl Store {
     /// Records that a run of `date` starts (again).
@@ -200,13 +201,13 @@ impl Store {
                         error, updated_at, sent_at
                    FROM deliveries
                   WHERE ($1 IS NULL OR digest_date = $1)
-                    AND ($2 IS NULL OR lower(subscriber) = lower($2))
+                    AND ($2 IS NULL OR subscriber = $2)
                     AND ($3 IS NULL OR status = $3)
                   ORDER BY digest_date DESC, id
                   LIMIT $4",
             )
             .bind(f.date)
-            .bind(f.subscriber.as_deref())
+            .bind(f.subscriber.as_ref().map(SubscriberKey::as_str))
             .bind(f.status.map(DeliveryStatus::as_str))
             .bind(f.limit)
             .fetch_all(pool)
@@ -219,7 +220,7 @@ impl Store {
                         serde_json::from_str(&digest).map_err(corrupt_json("deliveries.digest"))?;
                     Ok(HistoryRow {
                         digest_date: r.get(0),
-                        subscriber: r.get(1),
+                        subscriber: SubscriberKey::from_stored(r.get(1)),
                         status: r.get(2),
                         attempts: r.get(3),
                         papers: digest.paper_ids().map(|p| p.to_string()).collect(),
@@ -235,13 +236,13 @@ impl Store {
     }
 
     /// Records an opt-out; returns false when the subscriber had already opted out.
-    pub async fn opt_out(&self, subscriber: &str, via: &str) -> Result<bool, StoreError> {
+    pub async fn opt_out(&self, subscriber: &SubscriberKey, via: &str) -> Result<bool, StoreError> {
         let n = on_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO optouts (subscriber, at, via) VALUES ($1, $2, $3)
                  ON CONFLICT (subscriber) DO NOTHING",
             )
-            .bind(subscriber)
+            .bind(subscriber.as_str())
             .bind(Utc::now())
             .bind(via)
             .execute(pool)
@@ -253,10 +254,10 @@ impl Store {
     }
 
     /// Clears an opt-out; returns false when there was none.
-    pub async fn resume(&self, subscriber: &str) -> Result<bool, StoreError> {
+    pub async fn resume(&self, subscriber: &SubscriberKey) -> Result<bool, StoreError> {
         let n = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM optouts WHERE lower(subscriber) = lower($1)")
-                .bind(subscriber)
+            sqlx::query("DELETE FROM optouts WHERE subscriber = $1")
+                .bind(subscriber.as_str())
                 .execute(pool)
                 .await
                 .map_err(q("resume"))?
@@ -266,20 +267,24 @@ impl Store {
     }
 
     /// Everyone who opted out, with when and how.
-    pub async fn optouts(&self) -> Result<Vec<(String, DateTime<Utc>, String)>, StoreError> {
-        Ok(on_pool!(self, pool => {
+    pub async fn optouts(&self) -> Result<Vec<(SubscriberKey, DateTime<Utc>, String)>, StoreError> {
+        let rows: Vec<(String, DateTime<Utc>, String)> = on_pool!(self, pool => {
             sqlx::query_as("SELECT subscriber, at, via FROM optouts ORDER BY at")
                 .fetch_all(pool)
                 .await
                 .map_err(q("optouts"))?
-        }))
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(who, at, via)| (SubscriberKey::from_stored(who), at, via))
+            .collect())
     }
 
     /// Whether `subscriber` opted out.
-    pub async fn is_opted_out(&self, subscriber: &str) -> Result<bool, StoreError> {
+    pub async fn is_opted_out(&self, subscriber: &SubscriberKey) -> Result<bool, StoreError> {
         let found: Option<i32> = on_pool!(self, pool => {
             sqlx::query_scalar("SELECT 1 FROM optouts WHERE subscriber = $1")
-                .bind(subscriber)
+                .bind(subscriber.as_str())
                 .fetch_optional(pool)
                 .await
                 .map_err(q("optout"))?

@@ -21,6 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use super::backends;
 use super::{Delivery, DeliveryStatus, NewDelivery, StoreError};
 use crate::config::redact_url;
+use crate::domain::SubscriberKey;
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -407,7 +408,7 @@ impl Store {
                 match serde_json::from_str(&r.digest) {
                     Ok(digest) => out.push(Delivery {
                         id: r.id,
-                        subscriber: r.subscriber,
+                        subscriber: SubscriberKey::from_stored(r.subscriber),
                         digest_date: r.digest_date,
                         message_id: r.message_id,
                         digest,

@@ -764,7 +764,9 @@ pub fn pending_delivery(
 ) -> paperboy::store::NewDelivery {
     paperboy::store::NewDelivery {
         message_id: format!("<{subscriber}>"),
-        subscriber,
+        subscriber: paperboy::domain::EmailAddress::parse(&subscriber)
+            .unwrap()
+            .key(),
         digest: paperboy::digest::Digest {
             groups: vec![paperboy::digest::DigestGroup {
                 topic: "t".into(),

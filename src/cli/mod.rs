@@ -1,7 +1,7 @@
 //! The command line: `send`, `preview`, `check`; exit codes 0 ok, 1 runtime failure, 2 usage,
 //! 78 bad configuration.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,6 +25,11 @@ use crate::render::Renderer;
 use crate::source::HfSource;
 use crate::store::{DeliveryStatus, HistoryFilter, Store};
 use crate::telemetry::{self, LogFormat};
+
+mod subscribers;
+
+pub use subscribers::SubscribersAction;
+use subscribers::{configured, subscribers_command};
 
 pub const EXIT_RUNTIME: u8 = 1;
 pub const EXIT_CONFIG: u8 = 78;
@@ -153,17 +158,6 @@ pub enum TopicsAction {
         #[arg(long)]
         source_file: Option<PathBuf>,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SubscribersAction {
-    /// The configured subscribers, and who unsubscribed
-    List,
-    /// Clear a subscriber's opt-out: they receive digests again
-    Resume { email: String },
-    /// Record an opt-out: for a request that came by email (give the address, or the token
-    /// from the request's subject)
-    Unsubscribe { email_or_token: String },
 }
 
 /// Runs the parsed command line; never panics on bad input, and maps failures to exit codes.
@@ -391,9 +385,7 @@ async fn topics_command(cfg: &Config, action: TopicsAction) -> anyhow::Result<Ex
 /// The subscriber named by `who` (any case), or an error naming the config.
 fn find_subscriber<'a>(cfg: &'a Config, who: &str) -> anyhow::Result<&'a Subscriber> {
     let email = EmailAddress::parse(who).map_err(anyhow::Error::msg)?;
-    cfg.subscribers
-        .iter()
-        .find(|s| s.email.key().eq_ignore_ascii_case(&email.key()))
+    configured(cfg, &email.key())
         .with_context(|| format!("{who} is not a subscriber in {}", cfg.origin))
 }
 
@@ -408,14 +400,13 @@ async fn render_one(
 ) -> anyhow::Result<(Rendered, usize, UnsubscribeLinks)> {
     let papers = source.fetch_day(date).await?;
     let store = open_store(cfg).await?;
-    let sent: HashSet<_> = store
-        .sent_pairs_for(&sub.email.key(), date, &papers)
-        .await?;
+    let key = sub.email.key();
+    let sent: HashSet<_> = store.sent_pairs_for(&key, date, &papers).await?;
     store.close().await;
-    let filter = cfg.filter_for(&sub.email.key());
+    let filter = cfg.filter_for(&key);
     let digest = DayList::new(&papers).select(sub, &cfg.topics, &sent, filter);
     let by_id = crate::domain::papers_by_id(&papers);
-    let links = UnsubscribeLinks::for_subscriber(cfg, &sub.email.key());
+    let links = UnsubscribeLinks::for_subscriber(cfg, &key);
     let rendered = renderer.render(sub, date, &digest, &by_id, links.visible())?;
     Ok((rendered, digest.paper_count(), links))
 }
@@ -465,54 +456,7 @@ async fn dispatch(
         Command::Topics { action } => topics_command(cfg, action).await,
         Command::Subscribers { action } => {
             let store = open_store(cfg).await?;
-            let result = match action {
-                SubscribersAction::List => {
-                    let out: HashMap<String, (chrono::DateTime<Utc>, String)> = store
-                        .optouts()
-                        .await?
-                        .into_iter()
-                        .map(|(k, at, via)| (k, (at, via)))
-                        .collect();
-                    for s in &cfg.subscribers {
-                        let state = match out.get(&s.email.key()) {
-                            Some((at, via)) => {
-                                format!("unsubscribed {} ({via})", at.format("%Y-%m-%d %H:%M UTC"))
-                            }
-                            None => "subscribed".to_string(),
-                        };
-                        println!("{}  {}  topics={}", s.email, state, s.topics.join(","));
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                SubscribersAction::Unsubscribe { email_or_token } => {
-                    let key = match EmailAddress::parse(&email_or_token) {
-                        Ok(e) => e.key(),
-                        Err(_) => cfg
-                            .unsubscribe
-                            .secret
-                            .clone()
-                            .and_then(|s| crate::mail::Tokens::new(s).verify(&email_or_token))
-                            .context("neither an address nor a valid unsubscribe token")?,
-                    };
-                    if store.opt_out(&key, "operator").await? {
-                        println!("{key}: unsubscribed; no more digests");
-                    } else {
-                        println!("{key}: had already unsubscribed");
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                SubscribersAction::Resume { email } => {
-                    let key = EmailAddress::parse(&email)
-                        .map_err(anyhow::Error::msg)?
-                        .key();
-                    if store.resume(&key).await? {
-                        println!("{email}: opt-out cleared; digests resume with the next run");
-                    } else {
-                        println!("{email}: had not unsubscribed");
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-            };
+            let result = subscribers_command(cfg, &store, action).await;
             store.close().await;
             result
         }
@@ -585,11 +529,7 @@ async fn dispatch(
                 name: None,
                 ..sub.clone()
             };
-            let mid = crate::mail::message_id(
-                &format!("test:{}", to.key()),
-                date,
-                cfg.smtp.from.email.domain(),
-            );
+            let mid = crate::mail::test_message_id(&to.key(), date, cfg.smtp.from.email.domain());
             let head = crate::mail::Head::new(cfg, &test, &mid, &links);
             let email = crate::mail::build_email(&head, rendered)?;
             let mut mailer = Mailer::from_config(cfg)?;

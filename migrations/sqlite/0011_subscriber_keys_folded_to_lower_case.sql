@@ -1,0 +1,86 @@
+-- A subscriber's key is now the whole address with its ASCII letters in lower case (the
+-- rule of SubscriberKey); it was the address with only its domain so, and "Ada@example.org"
+-- and "ada@example.org" were two keys for one person. The keys stored are folded here, and
+-- compared exactly from now on. SQLite's lower() folds only ASCII letters, as the rule does.
+--
+-- Rows of one table that then fall on one key are merged, keeping what happened:
+-- * deliveries (one per subscriber and date): the row kept is the one furthest along (sent,
+--   then sending, then pending, then failed, then skipped; the earliest planned among
+--   equals). The others move, whole, to merged_deliveries, beside the id of the row kept.
+--   The papers of a moved row that was sent (or in flight) become the kept row's in
+--   delivery_paper_sets, so that none of them is sent to the subscriber again; a moved
+--   row's other papers were never sent and count for nothing, as before.
+-- * optouts (one per subscriber): the earliest opt-out is kept.
+-- runs, alerts, papers and daily_list hold no subscriber.
+
+CREATE TEMP TABLE key_merges AS
+WITH clashing AS (
+    SELECT DISTINCT lower(subscriber) AS folded, digest_date
+      FROM deliveries
+     WHERE subscriber <> lower(subscriber)
+), ranked AS (
+    SELECT d.id, d.status, c.folded, c.digest_date,
+           ROW_NUMBER() OVER (
+               PARTITION BY c.folded, c.digest_date
+               ORDER BY CASE d.status WHEN 'sent' THEN 0 WHEN 'sending' THEN 1
+                                      WHEN 'pending' THEN 2 WHEN 'failed' THEN 3 ELSE 4 END,
+                        d.id) AS place
+      FROM clashing c
+      JOIN deliveries d ON d.digest_date = c.digest_date AND lower(d.subscriber) = c.folded
+)
+SELECT l.id AS loser, w.id AS winner, l.digest_date AS digest_date,
+       l.status IN ('sent', 'sending') AS counts
+  FROM ranked l
+  JOIN ranked w ON w.folded = l.folded AND w.digest_date = l.digest_date AND w.place = 1
+ WHERE l.place > 1;
+
+-- Deliveries merged into another row of the same subscriber and date when keys were folded:
+-- as they were, key and all (nothing reads them; no record of an email is lost).
+CREATE TABLE merged_deliveries (
+    id          INTEGER PRIMARY KEY NOT NULL,
+    merged_into INTEGER NOT NULL,
+    subscriber  TEXT NOT NULL,
+    digest_date TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    digest      TEXT NOT NULL,
+    paper_count INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL,
+    smtp_reply  TEXT,
+    error       TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    sent_at     TEXT
+);
+INSERT INTO merged_deliveries
+    SELECT d.id, m.winner, d.subscriber, d.digest_date, d.status, d.message_id, d.digest,
+           d.paper_count, d.attempts, d.smtp_reply, d.error, d.created_at, d.updated_at,
+           d.sent_at
+      FROM deliveries d JOIN key_merges m ON m.loser = d.id;
+
+-- A set's ids are rewritten (once each, in any order: its readers unnest them); its key,
+-- first_delivery_id, stays as it was.
+UPDATE delivery_paper_sets
+   SET delivery_ids = (
+           SELECT json_group_array(DISTINCT COALESCE(m.winner, j.value))
+             FROM json_each(delivery_paper_sets.delivery_ids) j
+             LEFT JOIN key_merges m ON m.loser = j.value
+            WHERE m.loser IS NULL OR m.counts)
+ WHERE digest_date IN (SELECT digest_date FROM key_merges)
+   AND EXISTS (SELECT 1 FROM json_each(delivery_paper_sets.delivery_ids) j
+                 JOIN key_merges m ON m.loser = j.value);
+
+DELETE FROM deliveries WHERE id IN (SELECT loser FROM key_merges);
+UPDATE deliveries SET subscriber = lower(subscriber) WHERE subscriber <> lower(subscriber);
+
+DELETE FROM optouts
+ WHERE subscriber IN (
+       SELECT subscriber FROM (
+           SELECT subscriber,
+                  ROW_NUMBER() OVER (PARTITION BY lower(subscriber) ORDER BY at, subscriber)
+                      AS place
+             FROM optouts) AS o
+        WHERE o.place > 1);
+UPDATE optouts SET subscriber = lower(subscriber) WHERE subscriber <> lower(subscriber);
+
+DROP TABLE key_merges;
