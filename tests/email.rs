@@ -209,7 +209,13 @@ async fn the_size_guard_keeps_the_html_under_gmails_limit() {
         let big = std::fs::read_to_string(pb.dir.path().join("big.html")).unwrap();
         assert!(big.len() <= 100 * 1024, "{name}: {} bytes", big.len());
     } else {
-        eprintln!("SKIPPED the largest-recorded-day check: the corpus is absent");
+        skip_or_fail_in_ci(
+            "the largest-recorded-day check",
+            &format!(
+                "the recorded corpus {} is absent or empty",
+                corpus.display()
+            ),
+        );
     }
 }
 

@@ -6,13 +6,17 @@ use std::path::Path;
 use paperboy::source::parse_daily_papers;
 use serde_json::Value;
 
+mod support;
+
+use support::skip_or_fail_in_ci;
+
 #[test]
 fn every_recorded_day_parses_completely() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/hf-daily-papers");
     if !dir.is_dir() {
-        eprintln!(
-            "SKIPPED: {} is absent; the recorded corpus is not on this machine",
-            dir.display()
+        skip_or_fail_in_ci(
+            "the recorded corpus check",
+            &format!("{} is absent", dir.display()),
         );
         return;
     }

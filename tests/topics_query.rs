@@ -7,6 +7,10 @@ use paperboy::source::parse_daily_papers;
 use paperboy::topics::{PaperText, Query};
 use regex::Regex;
 
+mod support;
+
+use support::skip_or_fail_in_ci;
+
 fn papers() -> Vec<(Paper, PaperText)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf");
     ["2026-04-10.json", "2026-04-16.json"]
@@ -336,10 +340,14 @@ fn realistic_topics_select_what_a_reader_would_pick() {
 }
 
 /// The Daily Papers page this project started from (titles and abstracts as text).
+fn seed_page() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/seeds/000_7e3da7c1bae206c8.txt")
+}
+
+/// The seed page's papers (None where its text is not laid out as this reads it).
 fn seed_papers() -> Option<Vec<(Paper, PaperText)>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/seeds/000_7e3da7c1bae206c8.txt");
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = std::fs::read_to_string(seed_page()).ok()?;
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     let start = lines.iter().position(|l| *l == "Nov 7")? + 1;
     let date = Regex::new(r"^[A-Z][a-z]{2} \d{1,2}(, \d{4})?( \d+)?$").unwrap();
@@ -372,10 +380,14 @@ fn seed_papers() -> Option<Vec<(Paper, PaperText)>> {
 
 #[test]
 fn realistic_topics_on_the_seed_page() {
-    let Some(papers) = seed_papers() else {
-        eprintln!("SKIPPED: the seed page is absent");
+    if !seed_page().is_file() {
+        skip_or_fail_in_ci(
+            "realistic topics on the seed page",
+            &format!("the seed page {} is absent", seed_page().display()),
+        );
         return;
-    };
+    }
+    let papers = seed_papers().expect("the seed page lists its papers after \"Nov 7\"");
     assert_eq!(papers.len(), 82, "the page's papers");
     let titles = |q: &str| -> Vec<String> {
         let ids = select(q, &papers);

@@ -494,10 +494,27 @@ impl Received {
     }
 }
 
+// ------------------------------------------------------------------ skipping
+
+/// Whether the tests run in CI (`CI` set to anything but empty, `0` or `false`), where every
+/// tool, data set and server the tests need is installed.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// The one way a test (or a part of one) skips because `what` cannot run here, `why` saying
+/// what is missing and how to provide it: a line on stderr, or, in CI, a failure, since a
+/// skip there would hide a broken install step. The caller returns (or leaves the part out)
+/// after it.
+pub fn skip_or_fail_in_ci(what: &str, why: &str) {
+    assert!(!in_ci(), "{what} must run in CI, but {why}");
+    eprintln!("SKIPPED {what}: {why}");
+}
+
 // ------------------------------------------------------------------ the database
 
 /// Where the PostgreSQL server for the tests is (a URL whose user may create databases);
-/// the tests that need it skip, saying so, where it is unset.
+/// the tests that need it skip, saying so, where it is unset (and fail in CI).
 pub const POSTGRES_ENV: &str = "PAPERBOY_TEST_POSTGRES_URL";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -522,12 +539,14 @@ pub fn postgres_url() -> Option<String> {
 }
 
 /// Runs a test with every `Paperboy` it makes on a fresh PostgreSQL database of its own, or
-/// says it skipped.
+/// says it skipped (fails in CI).
 pub async fn on_postgres(name: &str, test: impl std::future::Future<Output = ()>) {
     if postgres_url().is_none() {
-        eprintln!(
-            "skipped {name} on PostgreSQL: set {POSTGRES_ENV} \
-             (e.g. postgres://postgres@127.0.0.1:5432/test) to run it"
+        skip_or_fail_in_ci(
+            &format!("{name} on PostgreSQL"),
+            &format!(
+                "{POSTGRES_ENV} is unset (set it, e.g. to postgres://postgres@127.0.0.1:5432/test)"
+            ),
         );
         return;
     }
