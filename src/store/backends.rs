@@ -7,8 +7,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
-use super::sql::{Finish, PLAN_CHUNK, q};
-use super::{DeliveryStatus, NewDelivery, StoreError};
+use super::sql::q;
+use super::{DeliveryStatus, Finish, NewDelivery, StoreError};
+
+/// Rows per multi-row INSERT when planning (10 binds a row: well under either backend's limit).
+const PLAN_CHUNK: usize = 500;
 
 /// The rows a `Finish` writes besides its status: when it may be claimed again (a row going
 /// back to pending is due at once unless told otherwise) and when it was sent.

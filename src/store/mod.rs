@@ -12,11 +12,15 @@ macro_rules! on_pool {
 }
 
 mod backends;
+mod connect;
+mod explain;
 mod papers;
+mod queue;
 mod records;
 mod sql;
 
-pub use sql::{Finish, PlanLock, Store};
+pub use connect::Store;
+pub use queue::PlanLock;
 
 use crate::digest::Digest;
 use crate::domain::{ArxivId, SubscriberKey};
@@ -102,6 +106,31 @@ pub struct Delivery {
     pub claim_token: String,
     /// Whether the subscriber had unsubscribed when the row was claimed.
     pub opted_out: bool,
+}
+
+/// The outcome of a claimed delivery, to record (in batches: see [`Store::finish_many`]).
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub id: i64,
+    pub claim_token: String,
+    pub status: DeliveryStatus,
+    pub smtp_reply: Option<String>,
+    pub error: Option<String>,
+    /// For a row going back to pending: not before this.
+    pub retry_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Finish {
+    pub fn new(d: &Delivery, status: DeliveryStatus) -> Self {
+        Self {
+            id: d.id,
+            claim_token: d.claim_token.clone(),
+            status,
+            smtp_reply: None,
+            error: None,
+            retry_at: None,
+        }
+    }
 }
 
 /// How many deliveries of a date are in each state.

@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, Utc};
 
-use super::sql::{Pool, Store, corrupt_json, marks, q};
+use super::connect::{Pool, Store};
+use super::sql::{corrupt_json, marks, q};
 use super::{SentPairs, StoreError};
 use crate::domain::{ArxivId, Paper, SubscriberKey};
 

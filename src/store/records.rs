@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 
-use super::sql::{Pool, Store, corrupt_json, q};
+use super::connect::{Pool, Store};
+use super::sql::{corrupt_json, q};
 use super::{DeliveryStatus, HistoryFilter, HistoryRow, RunRecord, StatusCounts, StoreError};
 use crate::digest::Digest;
 use crate::domain::SubscriberKey;
