@@ -175,14 +175,14 @@ pub fn run(cli: Cli) -> ExitCode {
     let cfg = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("paperboy: {e}");
+            print_failure(e);
             return ExitCode::from(EXIT_CONFIG);
         }
     };
     let renderer = match Renderer::new(&cfg.digest, &cfg.topics) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("paperboy: invalid configuration ({}): {e}", cfg.origin);
+            print_failure(format!("invalid configuration ({}): {e}", cfg.origin));
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -203,10 +203,16 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "failed");
-            eprintln!("paperboy: error: {e:#}");
+            print_failure(format!("error: {e:#}"));
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// Prints why the command failed on stderr, ending in one line break whatever the message's
+/// own text ends with (a template parser's message ends with one).
+fn print_failure(message: impl std::fmt::Display) {
+    eprintln!("paperboy: {}", message.to_string().trim_end());
 }
 
 impl Command {

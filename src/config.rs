@@ -24,12 +24,26 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../config/default.toml");
 pub const SYSTEM_PATH: &str = "/etc/paperboy/config.toml";
 pub const LOCAL_PATH: &str = "config/default.toml";
 
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration ({origin}):\n  - {}", problems.join("\n  - "))]
+/// Every problem of a configuration, and where it came from.
+#[derive(Debug)]
 pub struct ConfigError {
     pub origin: String,
     pub problems: Vec<String>,
 }
+
+/// A line for the file, then one for each problem. A problem's own trailing line breaks (a
+/// TOML parser's message ends with one) are left out: the message ends where its text does.
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid configuration ({}):", self.origin)?;
+        for problem in &self.problems {
+            write!(f, "\n  - {}", problem.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 // ---------------------------------------------------------------- raw, as written
 
@@ -1478,5 +1492,13 @@ mod tests {
     fn unknown_keys_are_refused() {
         let e = problems(&format!("{BASE}[smtp2]\nx = 1\n"));
         assert!(e.contains("smtp2"), "{e}");
+    }
+
+    #[test]
+    fn a_problem_ends_where_its_text_does() {
+        // The TOML parser's message ends with a line break of its own.
+        let e = problems(&format!("{BASE}garbage [[\n"));
+        assert!(e.contains("TOML parse error"), "{e}");
+        assert_eq!(e.trim_end(), e, "{e:?}");
     }
 }
