@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, TransportKind, redact_url};
+use crate::config::{Config, TransportKind};
 use crate::daemon::Daemon;
 use crate::digest::DayList;
 use crate::domain::EmailAddress;
@@ -287,7 +287,7 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
 async fn open_store_warm(cfg: &Config, extra: u32) -> anyhow::Result<Store> {
     Store::connect_warm(&cfg.database_url, extra)
         .await
-        .with_context(|| format!("database {}", redact_url(&cfg.database_url)))
+        .with_context(|| format!("database {}", cfg.database_url))
 }
 
 async fn topics_command(cfg: &Config, action: TopicsAction) -> anyhow::Result<ExitCode> {

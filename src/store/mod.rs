@@ -15,8 +15,10 @@ mod backends;
 mod papers;
 mod records;
 mod sql;
+mod url;
 
 pub use sql::{Finish, PlanLock, Store};
+pub use url::DatabaseUrl;
 
 use crate::digest::Digest;
 use crate::domain::ArxivId;
@@ -26,10 +28,13 @@ pub enum StoreError {
     // The causes are part of the message (and not chained as sources, which would print
     // them twice).
     #[error("opening the database {url}: {cause}")]
-    Open { url: String, cause: sqlx::Error },
+    Open {
+        url: DatabaseUrl,
+        cause: sqlx::Error,
+    },
     #[error("migrating the database {url}: {cause}")]
     Migrate {
-        url: String,
+        url: DatabaseUrl,
         cause: sqlx::migrate::MigrateError,
     },
     #[error("database query ({what}): {cause}")]
