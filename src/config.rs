@@ -16,7 +16,7 @@ use crate::domain::{EmailAddress, Subscriber};
 use crate::schedule::{Schedule, SchedulePolicy};
 use crate::source::SourceOptions;
 use crate::store::DatabaseUrl;
-use crate::topics::{Phrase, Query, Sort, SubscriberFilter, Topic};
+use crate::topics::{SubscriberFilter, Topic, TopicSettings, build_filter, build_topics};
 
 /// The example configuration shipped in `config/default.toml`, embedded so that the binary runs
 /// with no file at all.
@@ -63,7 +63,7 @@ struct RawSettings {
     database: RawDatabase,
     digest: RawDigest,
     alerts: RawAlerts,
-    topics: BTreeMap<String, RawTopic>,
+    topics: BTreeMap<String, TopicSettings>,
     subscribers: Vec<RawSubscriber>,
 }
 
@@ -293,31 +293,6 @@ impl Default for RawDigest {
             thumbnails: false,
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTopic {
-    #[serde(default)]
-    keywords: Vec<String>,
-    #[serde(default)]
-    query: String,
-    #[serde(default)]
-    authors: Vec<String>,
-    #[serde(default)]
-    organizations: Vec<String>,
-    #[serde(default)]
-    exclude: Vec<String>,
-    #[serde(default)]
-    min_upvotes: i64,
-    #[serde(default = "default_max_papers")]
-    max_papers: usize,
-    #[serde(default)]
-    sort: String,
-}
-
-fn default_max_papers() -> usize {
-    10
 }
 
 #[derive(Debug, Deserialize)]
@@ -757,74 +732,7 @@ fn validate(
         thumbnails: raw.digest.thumbnails,
     };
 
-    let mut topics = HashMap::new();
-    for (name, t) in raw.topics {
-        let key = format!("topics.{name}");
-        // Parsed as written, so that the column counts in the operator's own text.
-        let query = match t.query.trim() {
-            "" => None,
-            _ => match Query::parse(&t.query) {
-                Ok(q) => Some(q),
-                Err(e) => {
-                    problems.push(format!("{key}.query: {e}, in: {}", t.query));
-                    None
-                }
-            },
-        };
-        if t.keywords.is_empty()
-            && t.query.trim().is_empty()
-            && t.authors.is_empty()
-            && t.organizations.is_empty()
-        {
-            problems.push(format!(
-                "{key}.keywords: must list at least one keyword (or give a query, authors or \
-                 organizations)"
-            ));
-        }
-        let mut phrases = |list: &[String], field: &str| -> Vec<Phrase> {
-            list.iter()
-                .enumerate()
-                .filter_map(|(i, k)| {
-                    let p = Phrase::parse(k);
-                    if p.is_none() {
-                        problems.push(format!("{key}.{field}[{i}]: {k:?} holds no word to match"));
-                    }
-                    p
-                })
-                .collect()
-        };
-        let keywords = phrases(&t.keywords, "keywords");
-        let exclude = phrases(&t.exclude, "exclude");
-        let authors = phrases(&t.authors, "authors");
-        let organizations = phrases(&t.organizations, "organizations");
-        if t.max_papers == 0 {
-            problems.push(format!("{key}.max_papers: must be at least 1"));
-        }
-        let sort = match t.sort.trim() {
-            "" | "upvotes" => Sort::Upvotes,
-            "relevance" => Sort::Relevance,
-            other => {
-                problems.push(format!(
-                    "{key}.sort: {other:?} is neither \"upvotes\" nor \"relevance\""
-                ));
-                Sort::Upvotes
-            }
-        };
-        topics.insert(
-            name.clone(),
-            Topic {
-                name,
-                keywords,
-                query,
-                authors,
-                organizations,
-                exclude,
-                min_upvotes: t.min_upvotes,
-                max_papers: t.max_papers,
-                sort,
-            },
-        );
-    }
+    let topics = build_topics(raw.topics, &mut problems);
 
     let mut subscribers = Vec::with_capacity(count);
     let mut filters = HashMap::new();
@@ -896,16 +804,7 @@ fn validate(
                 time.zip(zone)
             }
         };
-        let filter = SubscriberFilter {
-            exclude: match s.exclude.trim() {
-                "" => None,
-                _ => Query::parse(&s.exclude)
-                    .map_err(|e| problems.push(format!("{key}.exclude: {e}, in: {}", s.exclude)))
-                    .ok(),
-            },
-            min_upvotes: s.min_upvotes,
-            max_papers: s.max_papers,
-        };
+        let filter = build_filter(&key, &s.exclude, s.min_upvotes, s.max_papers, &mut problems);
         if filter != SubscriberFilter::default() {
             filters.insert(email.key(), filter);
         }
