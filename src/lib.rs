@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod delivery_policy;
 pub mod digest;
 pub mod domain;
 pub mod http;

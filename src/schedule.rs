@@ -1,11 +1,14 @@
-//! When digests go out: a 6-field cron (seconds first) evaluated in an IANA time zone.
+//! When digests go out: a 6-field cron (seconds first) evaluated in an IANA time zone, and
+//! how the daemon treats its ticks (catch-up, retries of a late list, workdays).
 //!
 //! The next send instant is computed afresh from the wall clock after every tick (croner with
 //! chrono-tz), so 08:00 stays 08:00 local time across daylight-saving changes. (We do not use
 //! tokio-cron-scheduler: its time-zone jobs freeze the zone's UTC offset when created, and it
 //! does not replay missed ticks; see the daemon for catch-up.)
 
-use chrono::{DateTime, NaiveDate, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
@@ -71,6 +74,25 @@ impl Schedule {
             DigestDay::Today => day,
             DigestDay::Yesterday => day.pred_opt().unwrap_or(day),
         }
+    }
+}
+
+/// How the daemon treats its ticks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulePolicy {
+    /// A missed tick younger than this is run at start-up or wake-up; older ones are skipped.
+    pub catch_up_window: Duration,
+    /// How long after its tick a date whose list is empty or unreachable is retried.
+    pub deadline: Duration,
+    /// How often it is retried until then.
+    pub late_retry: Duration,
+    /// Days whose list is expected to hold papers: an empty one is late, not a quiet day.
+    pub workdays: Vec<chrono::Weekday>,
+}
+
+impl SchedulePolicy {
+    pub fn is_workday(&self, date: NaiveDate) -> bool {
+        self.workdays.contains(&date.weekday())
     }
 }
 

@@ -214,6 +214,36 @@ async fn templates_dir_overrides_built_ins_and_a_broken_template_is_a_config_err
     );
 }
 
+/// The message ends with its last line of text and one line break: not run into the shell's
+/// prompt, and no blank line after it (a TOML or template parser's own message ends with one).
+#[tokio::test]
+async fn a_configuration_error_ends_with_one_line_break() {
+    let ends_with_one_line_break =
+        |stderr: &str| stderr.ends_with('\n') && !stderr.ends_with("\n\n");
+    let pb = Paperboy::new("[smtp]\nfrom = \"a@example.org\"\ngarbage [[\n");
+    let out = pb.run(&["check"]).await;
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    assert!(out.stderr.contains("TOML parse error"), "{}", out.stderr);
+    assert!(ends_with_one_line_break(&out.stderr), "{:?}", out.stderr);
+
+    pb.set_config("[smtp]\nfrom = \"\"\n[topics.ml]\nkeywords = []\n");
+    let out = pb.run(&["check"]).await;
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    assert!(out.stderr.contains("topics.ml.keywords"), "{}", out.stderr);
+    assert!(ends_with_one_line_break(&out.stderr), "{:?}", out.stderr);
+
+    std::fs::create_dir(pb.dir.path().join("tpl")).unwrap();
+    std::fs::write(pb.dir.path().join("tpl/digest.html.hbs"), "{{#if x}}broken").unwrap();
+    pb.set_config(
+        "[smtp]\nfrom = \"a@example.org\"\n[digest]\ntemplates_dir = \"tpl\"\n\
+         [topics.ml]\nkeywords = [\"ml\"]\n",
+    );
+    let out = pb.run(&["check"]).await;
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    assert!(out.stderr.contains("digest.html.hbs"), "{}", out.stderr);
+    assert!(ends_with_one_line_break(&out.stderr), "{:?}", out.stderr);
+}
+
 #[tokio::test]
 async fn json_logs_env_overrides_and_implicit_tls() {
     let opts = SmtpOptions {

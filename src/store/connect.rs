@@ -13,8 +13,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use super::StoreError;
-use crate::config::redact_url;
+use super::{DatabaseUrl, StoreError};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -42,7 +41,7 @@ const PG_MAX_CONNECTIONS: u32 = 8;
 impl Store {
     /// Opens the database at `url` (`sqlite://PATH`, created if missing, or `postgres://…`)
     /// and brings its schema up to date.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
         Self::connect_warm(url, 0).await
     }
 
@@ -51,23 +50,23 @@ impl Store {
     /// plan's lock and its writes, the claims, the outcomes): opened one by one as each is
     /// first needed, every one of them (TCP, TLS, a new server process) held up the first
     /// emails. Failing to open them is no error: they are opened again when needed.
-    pub async fn connect_warm(url: &str, extra: u32) -> Result<Self, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    pub async fn connect_warm(url: &DatabaseUrl, extra: u32) -> Result<Self, StoreError> {
+        if url.is_postgres() {
             Self::connect_postgres(url, extra).await
         } else {
             Self::connect_sqlite(url).await
         }
     }
 
-    async fn connect_postgres(url: &str, extra: u32) -> Result<Self, StoreError> {
+    async fn connect_postgres(url: &DatabaseUrl, extra: u32) -> Result<Self, StoreError> {
         let open = |cause| StoreError::Open {
-            url: redact_url(url),
+            url: url.clone(),
             cause,
         };
         let pool = PgPoolOptions::new()
             .max_connections(PG_MAX_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(30))
-            .connect(url)
+            .connect(url.expose_secret())
             .await
             .map_err(open)?;
         if extra > 0 {
@@ -90,7 +89,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|cause| StoreError::Migrate {
-                url: redact_url(url),
+                url: url.clone(),
                 cause,
             })?;
         Ok(Self {
@@ -99,12 +98,12 @@ impl Store {
         })
     }
 
-    async fn connect_sqlite(url: &str) -> Result<Self, StoreError> {
+    async fn connect_sqlite(url: &DatabaseUrl) -> Result<Self, StoreError> {
         let open = |cause| StoreError::Open {
-            url: url.to_string(),
+            url: url.clone(),
             cause,
         };
-        let opts = SqliteConnectOptions::from_str(url)
+        let opts = SqliteConnectOptions::from_str(url.expose_secret())
             .map_err(open)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -132,7 +131,7 @@ impl Store {
                 }
                 Err(cause) => {
                     return Err(StoreError::Migrate {
-                        url: url.to_string(),
+                        url: url.clone(),
                         cause,
                     });
                 }

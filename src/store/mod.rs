@@ -18,9 +18,11 @@ mod papers;
 mod queue;
 mod records;
 mod sql;
+mod url;
 
 pub use connect::Store;
 pub use queue::PlanLock;
+pub use url::DatabaseUrl;
 
 use crate::digest::Digest;
 use crate::domain::{ArxivId, SubscriberKey};
@@ -30,10 +32,13 @@ pub enum StoreError {
     // The causes are part of the message (and not chained as sources, which would print
     // them twice).
     #[error("opening the database {url}: {cause}")]
-    Open { url: String, cause: sqlx::Error },
+    Open {
+        url: DatabaseUrl,
+        cause: sqlx::Error,
+    },
     #[error("migrating the database {url}: {cause}")]
     Migrate {
-        url: String,
+        url: DatabaseUrl,
         cause: sqlx::migrate::MigrateError,
     },
     #[error("database query ({what}): {cause}")]

@@ -2,10 +2,12 @@
 
 mod query;
 mod rank;
+mod settings;
 mod text;
 
 pub use query::{Query, QueryError};
 pub use rank::{Scorer, ScoringTerm};
+pub use settings::{TopicSettings, build_filter, build_topics};
 pub use text::{Field, PaperText, Phrase, tokenize};
 
 use crate::domain::Paper;
