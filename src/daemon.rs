@@ -18,8 +18,9 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::http::HttpState;
-use crate::jobs::{DeliverOptions, RunOptions, RunOutcome, deliver, run_date, settle_open_runs};
-use crate::render::Renderer;
+use crate::jobs::{
+    DeliverOptions, RunOptions, RunOutcome, deliver, renderer, run_date, settle_open_runs,
+};
 use crate::source::HfSource;
 use crate::store::Store;
 
@@ -276,8 +277,8 @@ impl Daemon {
                 let store = self.store.clone();
                 let opts = self.deliver_options();
                 let handle = tokio::spawn(async move {
-                    let renderer = match Renderer::new(&cfg.digest, &cfg.topics) {
-                        Ok(r) => Arc::new(r),
+                    let renderer = match renderer(&cfg) {
+                        Ok(r) => r,
                         Err(e) => {
                             error!(error = %e, "templates");
                             return false;
@@ -327,7 +328,7 @@ impl Daemon {
         ]);
         let loaded = Config::load(self.config_path.as_deref()).map_err(|e| e.to_string());
         let checked = loaded.and_then(|c| {
-            Renderer::new(&c.digest, &c.topics).map_err(|e| e.to_string())?;
+            renderer(&c).map_err(|e| e.to_string())?;
             if c.database_url != self.cfg.database_url {
                 warn!("database.url changed: that takes a restart; keeping the open database");
             }

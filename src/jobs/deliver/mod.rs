@@ -12,6 +12,8 @@ mod send;
 mod worker;
 
 pub use pass::DeliverOptions;
+pub use prepare::renderer;
+pub(crate) use prepare::{Row, email_for};
 pub use send::backoff;
 
 use std::collections::HashMap;

@@ -1,18 +1,23 @@
-//! Preparing a claimed row: the row is skipped or given up on, or its digest's papers are read
-//! (once per pass) and it is rendered and built into the email to send.
+//! From a planned row to its email: the renderer built from the config, the one function that
+//! renders and builds a row's email (a delivery's and a dry run's), and the preparing of a
+//! claimed row: skipped or given up on, or its digest's papers read (once per pass) and its
+//! email made.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
+use chrono::NaiveDate;
 use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::pass::{Job, Ready, Shared, age, record, release};
+use crate::config::Config;
 use crate::digest::Digest;
-use crate::domain::{ArxivId, Paper};
-use crate::mail::{Head, UnsubscribeLinks, build_email};
-use crate::store::DeliveryStatus;
+use crate::domain::{ArxivId, Paper, Subscriber};
+use crate::mail::{Email, Head, MailError, UnsubscribeLinks, build_email};
+use crate::render::{RenderError, Renderer};
+use crate::store::{Delivery, DeliveryStatus};
 
 /// The papers of these digests, into the pass's cache (read from the store once each).
 pub(super) async fn load_papers(sh: &Shared, digests: &[&Digest]) -> anyhow::Result<()> {
@@ -65,6 +70,65 @@ pub(super) async fn prepare_queued(
     }
 }
 
+/// The renderer of the config's digest options and topics: the built-in templates, or an
+/// operator's of the same name in `digest.templates_dir`. The one place the command line, the
+/// daemon (for each pass, and to check a reloaded config) and a run build theirs (tests that
+/// render with other options call `Renderer::new` themselves).
+pub fn renderer(cfg: &Config) -> Result<Arc<Renderer>, RenderError> {
+    Renderer::new(&cfg.digest, &cfg.topics).map(Arc::new)
+}
+
+/// What of a planned row its email is made from.
+pub(crate) struct Row<'a> {
+    /// The subscriber's key.
+    pub subscriber: &'a str,
+    pub date: NaiveDate,
+    pub digest: &'a Digest,
+    pub message_id: &'a str,
+}
+
+impl<'a> From<&'a Delivery> for Row<'a> {
+    fn from(d: &'a Delivery) -> Self {
+        Self {
+            subscriber: &d.subscriber,
+            date: d.digest_date,
+            digest: &d.digest,
+            message_id: &d.message_id,
+        }
+    }
+}
+
+/// Why a row's email could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unmade {
+    /// The templates failed: a fault of the config, not of the row.
+    #[error(transparent)]
+    Render(RenderError),
+    /// The message could not be built: a fault of this row alone.
+    #[error(transparent)]
+    Build(MailError),
+}
+
+/// The email of a planned row, the one way for a delivery and a dry run alike: its digest
+/// rendered for `sub` (the papers looked up in `papers`, read-locked only while rendering)
+/// with the subscriber's unsubscribe links, then the head and the MIME message built.
+pub(crate) fn email_for(
+    cfg: &Config,
+    renderer: &Renderer,
+    sub: &Subscriber,
+    row: Row<'_>,
+    papers: &RwLock<HashMap<ArxivId, Arc<Paper>>>,
+) -> Result<Email, Unmade> {
+    let links = UnsubscribeLinks::for_subscriber(cfg, row.subscriber);
+    let rendered = {
+        let papers = papers.read().unwrap_or_else(|e| e.into_inner());
+        renderer.render(sub, row.date, row.digest, &papers, links.visible())
+    }
+    .map_err(Unmade::Render)?;
+    let head = Head::new(cfg, sub, row.message_id, &links);
+    build_email(&head, rendered).map_err(Unmade::Build)
+}
+
 /// Renders and builds one claimed delivery; or records why it is not sent (None).
 pub(super) async fn prepare(sh: &Shared, job: Job) -> anyhow::Result<Option<Ready>> {
     use DeliveryStatus::{Failed, Skipped};
@@ -97,28 +161,18 @@ pub(super) async fn prepare(sh: &Shared, job: Job) -> anyhow::Result<Option<Read
         release(sh, &d, None, None).await?;
         return Err(e);
     }
-    let links = UnsubscribeLinks::for_subscriber(&sh.cfg, &d.subscriber);
-    let rendered = {
-        let papers = sh.papers.read().unwrap_or_else(|e| e.into_inner());
-        sh.renderer
-            .render(sub, d.digest_date, &d.digest, &papers, links.visible())
-    };
-    let rendered = match rendered {
-        Ok(r) => r,
-        Err(e) => {
-            release(sh, &d, Some(&e.to_string()), None).await?;
-            return Err(e).context("rendering a digest; the delivery stays pending");
-        }
-    };
-    let head = Head::new(&sh.cfg, sub, &d.message_id, &links);
-    match build_email(&head, rendered) {
+    match email_for(&sh.cfg, &sh.renderer, sub, Row::from(&d), &sh.papers) {
         Ok(email) => Ok(Some(Ready {
             d,
             subscriber,
             email,
             claimed: job.claimed,
         })),
-        Err(e) => {
+        Err(Unmade::Render(e)) => {
+            release(sh, &d, Some(&e.to_string()), None).await?;
+            Err(e).context("rendering a digest; the delivery stays pending")
+        }
+        Err(Unmade::Build(e)) => {
             record(sh, &d, Failed, None, Some(&e.to_string()), None).await?;
             warn!(delivery = d.id, error = %e, "message could not be built");
             Ok(None)
