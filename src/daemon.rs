@@ -19,7 +19,8 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::http::HttpState;
 use crate::jobs::{
-    DeliverOptions, RunOptions, RunOutcome, deliver, renderer, run_date, settle_open_runs,
+    DeliverOptions, RelayLimits, RunOptions, RunOutcome, deliver, renderer, run_date,
+    settle_open_runs,
 };
 use crate::source::HfSource;
 use crate::store::Store;
@@ -50,6 +51,8 @@ pub struct Daemon {
     store: Store,
     stop: CancellationToken,
     hard_stop: CancellationToken,
+    /// The relay's budget, one for the daemon's life: every run and pass draws on it.
+    relay_limits: RelayLimits,
 }
 
 impl Daemon {
@@ -63,6 +66,7 @@ impl Daemon {
             store,
             stop: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
+            relay_limits: RelayLimits::default(),
         })
     }
 
@@ -316,6 +320,7 @@ impl Daemon {
             stop: self.stop.clone(),
             hard_stop: self.hard_stop.clone(),
             planning: None,
+            relay_limits: self.relay_limits.clone(),
         }
     }
 

@@ -11,6 +11,7 @@ mod recorder;
 mod send;
 mod worker;
 
+pub use limits::RelayLimits;
 pub use pass::DeliverOptions;
 pub use prepare::renderer;
 pub(crate) use prepare::{Row, email_for};
@@ -26,7 +27,6 @@ use crate::mail::Mailer;
 use crate::render::Renderer;
 use crate::store::Store;
 use feeder::{feeder, usual_queue};
-use limits::Limits;
 use pass::{Job, OUTCOMES, Progress, QUEUED_WHILE_PLANNING, Shared};
 use recorder::recorder;
 use worker::worker;
@@ -65,7 +65,7 @@ pub async fn deliver(
             .enumerate()
             .map(|(i, s)| (s.email.key(), i))
             .collect(),
-        limits: Limits::shared(&cfg.delivery),
+        limits: opts.relay_limits.limits(&cfg.delivery),
         cfg,
         store,
         renderer,

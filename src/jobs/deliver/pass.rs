@@ -11,7 +11,7 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::limits::Limits;
+use super::limits::{Limits, RelayLimits};
 use crate::config::Config;
 use crate::domain::{ArxivId, Paper};
 use crate::mail::Email;
@@ -31,6 +31,8 @@ pub struct DeliverOptions {
     /// A plan is still writing rows for this pass: until this is cancelled, running out of
     /// due rows does not end the pass.
     pub planning: Option<CancellationToken>,
+    /// The relay's budget this pass draws on: give every pass of one owner the same.
+    pub relay_limits: RelayLimits,
 }
 
 /// Rows queued and claimed at once while a plan is being written. The database is free for
