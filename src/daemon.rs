@@ -18,8 +18,10 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::http::HttpState;
-use crate::jobs::{DeliverOptions, RunOptions, RunOutcome, deliver, run_date, settle_open_runs};
-use crate::render::Renderer;
+use crate::jobs::{
+    DeliverOptions, RelayLimits, RunOptions, RunOutcome, deliver, renderer, run_date,
+    settle_open_runs,
+};
 use crate::source::HfSource;
 use crate::store::Store;
 
@@ -49,6 +51,8 @@ pub struct Daemon {
     store: Store,
     stop: CancellationToken,
     hard_stop: CancellationToken,
+    /// The relay's budget, one for the daemon's life: every run and pass draws on it.
+    relay_limits: RelayLimits,
 }
 
 impl Daemon {
@@ -62,6 +66,7 @@ impl Daemon {
             store,
             stop: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
+            relay_limits: RelayLimits::default(),
         })
     }
 
@@ -276,8 +281,8 @@ impl Daemon {
                 let store = self.store.clone();
                 let opts = self.deliver_options();
                 let handle = tokio::spawn(async move {
-                    let renderer = match Renderer::new(&cfg.digest, &cfg.topics) {
-                        Ok(r) => Arc::new(r),
+                    let renderer = match renderer(&cfg) {
+                        Ok(r) => r,
                         Err(e) => {
                             error!(error = %e, "templates");
                             return false;
@@ -315,6 +320,7 @@ impl Daemon {
             stop: self.stop.clone(),
             hard_stop: self.hard_stop.clone(),
             planning: None,
+            relay_limits: self.relay_limits.clone(),
         }
     }
 
@@ -327,7 +333,7 @@ impl Daemon {
         ]);
         let loaded = Config::load(self.config_path.as_deref()).map_err(|e| e.to_string());
         let checked = loaded.and_then(|c| {
-            Renderer::new(&c.digest, &c.topics).map_err(|e| e.to_string())?;
+            renderer(&c).map_err(|e| e.to_string())?;
             if c.database_url != self.cfg.database_url {
                 warn!("database.url changed: that takes a restart; keeping the open database");
             }

@@ -579,6 +579,17 @@ async fn a_dry_run_writes_the_outbox_and_records_nothing() {
     let out = pb.run(&["send", "--date", "2026-04-10"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(smtp.received().len(), 1, "the real run still sends");
+    // The dry run wrote the very email the real run sent (only its Date may differ).
+    let written = std::fs::read(outbox[0].as_ref().unwrap().path()).unwrap();
+    let written = mail_parser::MessageParser::default()
+        .parse(&written)
+        .unwrap();
+    let received = smtp.received();
+    let sent = received[0].parsed();
+    assert_eq!(written.message_id(), sent.message_id());
+    assert_eq!(written.subject(), sent.subject());
+    assert_eq!(written.body_html(0), sent.body_html(0));
+    assert_eq!(written.body_text(0), sent.body_text(0));
 }
 
 #[tokio::test]

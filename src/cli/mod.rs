@@ -173,7 +173,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let renderer = match Renderer::new(&cfg.digest, &cfg.topics) {
+    let renderer = match crate::jobs::renderer(&cfg) {
         Ok(r) => r,
         Err(e) => {
             print_failure(format!("invalid configuration ({}): {e}", cfg.origin));
@@ -421,7 +421,7 @@ async fn dispatch(
     cmd: Command,
     config_path: Option<PathBuf>,
     cfg: Config,
-    renderer: &Renderer,
+    renderer: &std::sync::Arc<Renderer>,
 ) -> anyhow::Result<ExitCode> {
     // Shared, not copied: with a large subscriber list a copy is most of the memory.
     let cfg = &std::sync::Arc::new(cfg);
@@ -682,7 +682,7 @@ async fn dispatch(
             let sent = deliver(
                 cfg.clone(),
                 store.clone(),
-                std::sync::Arc::new(Renderer::new(&cfg.digest, &cfg.topics)?),
+                renderer.clone(),
                 cli_deliver_options(cfg),
             )
             .await;

@@ -5,7 +5,7 @@ mod deliver;
 mod plan;
 mod run;
 
-pub use deliver::{DeliverOptions, backoff, deliver};
+pub use deliver::{DeliverOptions, RelayLimits, backoff, deliver, renderer};
 pub use plan::{PlanOutcome, plan};
 pub use run::{RunOptions, RunOutcome, cli_deliver_options, run_date, settle_open_runs};
 

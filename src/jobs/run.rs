@@ -1,7 +1,7 @@
 //! One run of a digest date: plan, then deliver (or, for a dry run, render to the outbox),
 //! recorded in the runs table, with alerts for the operator.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,10 +9,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tracing::info;
 
 use super::alerts::{AlertKind, alert};
+use super::deliver::{Row, email_for, renderer};
 use super::{DeliverOptions, RunReport, deliver, plan};
 use crate::config::Config;
-use crate::mail::{Head, Mailer, UnsubscribeLinks, build_email};
-use crate::render::Renderer;
+use crate::mail::Mailer;
 use crate::source::{FetchError, HfSource};
 use crate::store::{DeliveryStatus, RunRecord, Store};
 use tokio_util::sync::CancellationToken;
@@ -172,7 +172,7 @@ async fn run_inner(
     date: NaiveDate,
     opts: &RunOptions,
 ) -> anyhow::Result<RunOutcome> {
-    let renderer = Arc::new(Renderer::new(&cfg.digest, &cfg.topics)?);
+    let renderer = renderer(cfg)?;
     let early = !opts.final_try && cfg.schedule_policy.is_workday(date);
     // Once the plan has committed its first rows, they are sent while it writes the rest: the
     // pass does not end before the plan does (the token is cancelled however this ends).
@@ -243,7 +243,7 @@ async fn run_inner(
     };
     if opts.dry_run {
         let mut outbox = Mailer::outbox(cfg.outbox_dir.clone());
-        let papers = crate::domain::papers_by_id(planned.all_papers());
+        let papers = RwLock::new(crate::domain::papers_by_id(planned.all_papers()));
         for d in &planned.new {
             if d.status != DeliveryStatus::Pending {
                 report.skipped += 1;
@@ -254,10 +254,13 @@ async fn run_inner(
                 .iter()
                 .find(|s| s.email.key() == d.subscriber)
                 .context("a planned subscriber vanished from the config")?;
-            let links = UnsubscribeLinks::for_subscriber(cfg, &d.subscriber);
-            let rendered = renderer.render(sub, date, &d.digest, &papers, links.visible())?;
-            let head = Head::new(cfg, sub, &d.message_id, &links);
-            let email = build_email(&head, rendered)?;
+            let row = Row {
+                subscriber: &d.subscriber,
+                date,
+                digest: &d.digest,
+                message_id: &d.message_id,
+            };
+            let email = email_for(cfg, &renderer, sub, row, &papers)?;
             outbox.send_email(email, None).await?;
             report.sent += 1;
             report.sent_now += 1;

@@ -1,0 +1,151 @@
+//! Delivering a date's planned emails with `delivery.concurrency` workers, each with its own
+//! long-lived connection: claim a row (a lease), render, wait for the relay limits, send,
+//! record the outcome. Transient failures come back after a jittered exponential backoff until
+//! `max_attempts` or `give_up_after`; permanent ones are recorded failed with the reply.
+
+mod feeder;
+mod limits;
+mod pass;
+mod prepare;
+mod recorder;
+mod send;
+mod worker;
+
+pub use limits::RelayLimits;
+pub use pass::DeliverOptions;
+pub use prepare::renderer;
+pub(crate) use prepare::{Row, email_for};
+pub use send::backoff;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::mail::Mailer;
+use crate::render::Renderer;
+use crate::store::Store;
+use feeder::{feeder, usual_queue};
+use pass::{Job, OUTCOMES, Progress, QUEUED_WHILE_PLANNING, Shared};
+use recorder::recorder;
+use worker::worker;
+
+/// Sends every delivery that is or becomes due, whatever its date (a run also finishes what an
+/// interrupted one left), and returns when none is pending or in flight any more (or, with a
+/// horizon, none falls due within it; or when stopped). A recipient's SMTP error is recorded
+/// on its row and does not stop the others; a template error or a session error (login or
+/// sender refused) stops the run and leaves the row pending. Returns how many were sent by
+/// this call.
+///
+/// One feeder claims due rows in batches and queues them for `delivery.concurrency` workers,
+/// each with its own long-lived connection (with no relay limits, a worker renders the next
+/// queued row before it sends one, and tells the server of it with this one: see
+/// `SmtpSender::send`); one recorder writes the outcomes, as many per
+/// transaction as have arrived while the previous one committed. So the database sees a
+/// claim per batch and a commit per group of outcomes, not several writes per message.
+/// A crash loses at most the outcomes not yet written: those rows are still "sending" and are
+/// sent again once their lease expires, like any message in flight.
+pub async fn deliver(
+    cfg: Arc<Config>,
+    store: Store,
+    renderer: Arc<Renderer>,
+    opts: DeliverOptions,
+) -> anyhow::Result<u64> {
+    let workers = cfg.delivery.concurrency;
+    let mut mailers = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        mailers.push(Mailer::from_config(&cfg)?);
+    }
+    let (outcomes, outcomes_rx) = mpsc::channel(OUTCOMES);
+    let shared = Arc::new(Shared {
+        subscribers: cfg
+            .subscribers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.email.key(), i))
+            .collect(),
+        limits: opts.relay_limits.limits(&cfg.delivery),
+        cfg,
+        store,
+        renderer,
+        opts,
+        progress: Arc::new(Progress::default()),
+        first_err: std::sync::Mutex::new(None),
+        papers: RwLock::new(HashMap::new()),
+        outcomes,
+    });
+    // Rows queued hold their lease while they wait. With relay limits, a worker waits for its
+    // permit before it takes a row, and the queue holds one row: no claimed row waits for the
+    // limiter.
+    let depth = if shared.cfg.delivery.rate_limited() {
+        1
+    } else if shared.opts.planning.is_some() {
+        QUEUED_WHILE_PLANNING.max(2 * workers)
+    } else {
+        usual_queue(workers)
+    };
+    let (jobs, jobs_rx) = mpsc::channel::<Job>(depth);
+    let jobs_rx = Arc::new(tokio::sync::Mutex::new(jobs_rx));
+    let recorder = tokio::spawn(recorder(
+        shared.store.clone(),
+        shared.progress.clone(),
+        outcomes_rx,
+    ));
+    let mut set = tokio::task::JoinSet::new();
+    for mailer in mailers {
+        set.spawn(worker(shared.clone(), mailer, jobs_rx.clone()));
+    }
+    // Only the workers hold the queue's receiving end: if they all die, the feeder's sends
+    // fail instead of waiting for room forever.
+    drop(jobs_rx);
+    let feeding = {
+        let sh = shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = feeder(&sh, jobs).await {
+                sh.fail(e);
+            }
+        })
+    };
+    let mut sent = 0;
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(n) => sent += n,
+            // A worker that panicked: stop the pass (the feeder stops claiming; the row it
+            // held waits for its lease).
+            Err(e) => shared.fail(anyhow::anyhow!("a delivery worker died: {e}")),
+        }
+    }
+    if let Err(e) = feeding.await {
+        shared.fail(anyhow::anyhow!("the delivery feeder died: {e}"));
+    }
+    // The workers are gone: the recorder writes what is left and ends.
+    let Ok(shared) = Arc::try_unwrap(shared) else {
+        anyhow::bail!("a delivery task outlived the pass");
+    };
+    let Shared {
+        outcomes,
+        first_err,
+        ..
+    } = shared;
+    drop(outcomes);
+    match recorder.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            first_err
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e);
+        }
+        Err(e) => {
+            first_err
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(anyhow::anyhow!("the delivery recorder died: {e}"));
+        }
+    }
+    match first_err.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(sent),
+    }
+}

@@ -1,0 +1,204 @@
+//! From a planned row to its email: the renderer built from the config, the one function that
+//! renders and builds a row's email (a delivery's and a dry run's), and the preparing of a
+//! claimed row: skipped or given up on, or its digest's papers read (once per pass) and its
+//! email made.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use super::pass::{Job, Ready, Shared, age, record, release};
+use crate::config::Config;
+use crate::digest::Digest;
+use crate::domain::{ArxivId, Paper, Subscriber, SubscriberKey};
+use crate::mail::{Email, Head, MailError, UnsubscribeLinks, build_email};
+use crate::render::{RenderError, Renderer};
+use crate::store::{Delivery, DeliveryStatus};
+
+/// The papers of these digests, into the pass's cache (read from the store once each).
+pub(super) async fn load_papers(sh: &Shared, digests: &[&Digest]) -> anyhow::Result<()> {
+    let missing: Vec<&ArxivId> = {
+        let cache = sh.papers.read().unwrap_or_else(|e| e.into_inner());
+        let mut missing: Vec<&ArxivId> = (digests.iter())
+            .flat_map(|d| d.paper_ids())
+            .filter(|id| !cache.contains_key(*id))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        missing
+    };
+    if !missing.is_empty() {
+        let found = sh.store.papers(&missing).await?;
+        keep_first(
+            &mut sh.papers.write().unwrap_or_else(|e| e.into_inner()),
+            found,
+        );
+    }
+    Ok(())
+}
+
+/// Adds the papers `found` that `cache` does not hold yet. Workers that started together read
+/// the same papers at once: the one a paper got first stays, as the Renderer tells the cards
+/// it rendered by their paper's address (an equal paper at another address is compared field
+/// by field, for every card of every email).
+fn keep_first(cache: &mut HashMap<ArxivId, Arc<Paper>>, found: HashMap<ArxivId, Paper>) {
+    for (id, paper) in found {
+        cache.entry(id).or_insert_with(|| Arc::new(paper));
+    }
+}
+
+/// A queued row, taken without waiting, prepared: the first that is to be sent (the others
+/// taken on the way are recorded). None when nothing is queued or the queue is in use.
+pub(super) async fn prepare_queued(
+    sh: &Shared,
+    jobs: &tokio::sync::Mutex<mpsc::Receiver<Job>>,
+) -> Option<Ready> {
+    loop {
+        let job = jobs.try_lock().ok()?.try_recv().ok()?;
+        match prepare(sh, job).await {
+            Ok(Some(r)) => return Some(r),
+            Ok(None) => {}
+            Err(e) => {
+                sh.fail(e);
+                return None;
+            }
+        }
+    }
+}
+
+/// The renderer of the config's digest options and topics: the built-in templates, or an
+/// operator's of the same name in `digest.templates_dir`. The one place the command line, the
+/// daemon (for each pass, and to check a reloaded config) and a run build theirs (tests that
+/// render with other options call `Renderer::new` themselves).
+pub fn renderer(cfg: &Config) -> Result<Arc<Renderer>, RenderError> {
+    Renderer::new(&cfg.digest, &cfg.topics).map(Arc::new)
+}
+
+/// What of a planned row its email is made from.
+pub(crate) struct Row<'a> {
+    /// The subscriber's key.
+    pub subscriber: &'a SubscriberKey,
+    pub date: NaiveDate,
+    pub digest: &'a Digest,
+    pub message_id: &'a str,
+}
+
+impl<'a> From<&'a Delivery> for Row<'a> {
+    fn from(d: &'a Delivery) -> Self {
+        Self {
+            subscriber: &d.subscriber,
+            date: d.digest_date,
+            digest: &d.digest,
+            message_id: &d.message_id,
+        }
+    }
+}
+
+/// Why a row's email could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unmade {
+    /// The templates failed: a fault of the config, not of the row.
+    #[error(transparent)]
+    Render(RenderError),
+    /// The message could not be built: a fault of this row alone.
+    #[error(transparent)]
+    Build(MailError),
+}
+
+/// The email of a planned row, the one way for a delivery and a dry run alike: its digest
+/// rendered for `sub` (the papers looked up in `papers`, read-locked only while rendering)
+/// with the subscriber's unsubscribe links, then the head and the MIME message built.
+pub(crate) fn email_for(
+    cfg: &Config,
+    renderer: &Renderer,
+    sub: &Subscriber,
+    row: Row<'_>,
+    papers: &RwLock<HashMap<ArxivId, Arc<Paper>>>,
+) -> Result<Email, Unmade> {
+    let links = UnsubscribeLinks::for_subscriber(cfg, row.subscriber);
+    let rendered = {
+        let papers = papers.read().unwrap_or_else(|e| e.into_inner());
+        renderer.render(sub, row.date, row.digest, &papers, links.visible())
+    }
+    .map_err(Unmade::Render)?;
+    let head = Head::new(cfg, sub, row.message_id, &links);
+    build_email(&head, rendered).map_err(Unmade::Build)
+}
+
+/// Renders and builds one claimed delivery; or records why it is not sent (None).
+pub(super) async fn prepare(sh: &Shared, job: Job) -> anyhow::Result<Option<Ready>> {
+    use DeliveryStatus::{Failed, Skipped};
+    let p = &sh.cfg.delivery;
+    let d = job.d;
+    let Some(&subscriber) = sh.subscribers.get(&d.subscriber) else {
+        let why = "no longer a subscriber in the config";
+        record(sh, &d, Skipped, None, Some(why), None).await?;
+        return Ok(None);
+    };
+    let sub = &sh.cfg.subscribers[subscriber];
+    if d.opted_out {
+        record(sh, &d, Skipped, None, Some("unsubscribed"), None).await?;
+        return Ok(None);
+    }
+    if age(&d) >= p.give_up_after {
+        let mut why = format!(
+            "gave up: not sent within delivery.give_up_after ({}) of being planned, after {} attempts",
+            humantime::format_duration(p.give_up_after),
+            d.attempts - 1
+        );
+        if let Some(last) = &d.last_error {
+            why.push_str("; last error: ");
+            why.push_str(last);
+        }
+        record(sh, &d, Failed, None, Some(&why), None).await?;
+        return Ok(None);
+    }
+    if let Err(e) = load_papers(sh, &[&d.digest]).await {
+        release(sh, &d, None, None).await?;
+        return Err(e);
+    }
+    match email_for(&sh.cfg, &sh.renderer, sub, Row::from(&d), &sh.papers) {
+        Ok(email) => Ok(Some(Ready {
+            d,
+            subscriber,
+            email,
+            claimed: job.claimed,
+        })),
+        Err(Unmade::Render(e)) => {
+            release(sh, &d, Some(&e.to_string()), None).await?;
+            Err(e).context("rendering a digest; the delivery stays pending")
+        }
+        Err(Unmade::Build(e)) => {
+            record(sh, &d, Failed, None, Some(&e.to_string()), None).await?;
+            warn!(delivery = d.id, error = %e, "message could not be built");
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paper_read_again_keeps_the_address_it_got_first() {
+        let papers = crate::source::recorded_papers();
+        let found = |n: usize| -> HashMap<ArxivId, Paper> {
+            papers[..n]
+                .iter()
+                .map(|p| (p.id.clone(), p.clone()))
+                .collect()
+        };
+        let mut cache = HashMap::new();
+        keep_first(&mut cache, found(1));
+        let first = Arc::clone(&cache[&papers[0].id]);
+        // Another worker read the same paper, and one more, at the same time.
+        keep_first(&mut cache, found(2));
+        assert_eq!(cache.len(), 2);
+        assert!(Arc::ptr_eq(&cache[&papers[0].id], &first));
+    }
+}
