@@ -1,7 +1,6 @@
 //! The command line: `send`, `preview`, `check`; exit codes 0 ok, 1 runtime failure, 2 usage,
 //! 78 bad configuration.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,27 +8,29 @@ use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, TransportKind, redact_url};
+use crate::config::{Config, TransportKind};
 use crate::daemon::Daemon;
 use crate::digest::DayList;
 use crate::domain::EmailAddress;
 use crate::domain::Subscriber;
-use crate::jobs::{
-    RunOptions, RunOutcome, check_not_future, cli_deliver_options, default_digest_date, deliver,
-    run_date,
-};
+use crate::jobs::{RunOptions, RunOutcome, cli_deliver_options, deliver, run_date};
+use crate::mail::Mailer;
 use crate::mail::SmtpSender;
-use crate::mail::{Mailer, UnsubscribeLinks};
-use crate::render::Rendered;
 use crate::render::Renderer;
 use crate::source::HfSource;
-use crate::store::{DeliveryStatus, HistoryFilter, Store};
+use crate::store::{DeliveryStatus, HistoryFilter};
 use crate::telemetry::{self, LogFormat};
 
+mod one_digest;
+mod shared;
 mod subscribers;
+mod tls_seed;
 
+use one_digest::render_one;
+use shared::{date_for, find_subscriber, open_store, open_store_warm, source_for};
 pub use subscribers::SubscribersAction;
-use subscribers::{configured, subscribers_command};
+use subscribers::subscribers_command;
+use tls_seed::seed_tls_randomness;
 
 pub const EXIT_RUNTIME: u8 = 1;
 pub const EXIT_CONFIG: u8 = 78;
@@ -211,73 +212,6 @@ impl Command {
     }
 }
 
-/// TLS (to PostgreSQL, the SMTP server, the papers' API) seeds aws-lc's random generator the
-/// first time the process uses it: some 30 ms of CPU for its CPU-jitter entropy source, once
-/// per process. Done here on a thread of its own, while the config loads, rather than on the
-/// way to the first connection.
-fn seed_tls_randomness() {
-    let seeding = std::thread::Builder::new()
-        .name("tls-seed".into())
-        .spawn(|| {
-            if aws_lc_rs::rand::fill(&mut [0u8; 1]).is_err() {
-                tracing::debug!("seeding the TLS random generator ahead failed; left to TLS");
-            }
-        });
-    if let Err(e) = seeding {
-        tracing::debug!(error = %e, "no thread to seed the TLS random generator ahead");
-    }
-}
-
-fn source_for(cfg: &Config, file: Option<PathBuf>) -> anyhow::Result<HfSource> {
-    Ok(match file {
-        Some(f) => HfSource::from_file(f),
-        None => HfSource::new(cfg.source.clone())?,
-    })
-}
-
-/// The digest date: `--date`; else, with `--source-file YYYY-MM-DD.json`, the file's date
-/// (a saved list belongs to its own day); else the configured default.
-fn date_for(
-    cfg: &Config,
-    date: Option<NaiveDate>,
-    source_file: Option<&std::path::Path>,
-) -> anyhow::Result<NaiveDate> {
-    let now = Utc::now();
-    let file_date = source_file.and_then(|f| {
-        f.file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-    });
-    let date = match (date, file_date, source_file) {
-        (Some(d), Some(f), _) if d != f => anyhow::bail!(
-            "--date {d} does not match the saved list {} (of {f}); a list is stored under its own date",
-            source_file
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        ),
-        (Some(d), _, _) => d,
-        (None, Some(f), _) => f,
-        (None, None, Some(p)) => anyhow::bail!(
-            "which date does {} hold? Name it with --date YYYY-MM-DD",
-            p.display()
-        ),
-        (None, None, None) => default_digest_date(cfg, now),
-    };
-    check_not_future(date, now)?;
-    Ok(date)
-}
-
-async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    open_store_warm(cfg, 0).await
-}
-
-/// The store, with `extra` connections opened ahead (see `Store::connect_warm`).
-async fn open_store_warm(cfg: &Config, extra: u32) -> anyhow::Result<Store> {
-    Store::connect_warm(&cfg.database_url, extra)
-        .await
-        .with_context(|| format!("database {}", redact_url(&cfg.database_url)))
-}
-
 async fn topics_command(cfg: &Config, action: TopicsAction) -> anyhow::Result<ExitCode> {
     match action {
         TopicsAction::Test {
@@ -380,35 +314,6 @@ async fn topics_command(cfg: &Config, action: TopicsAction) -> anyhow::Result<Ex
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// The subscriber named by `who` (any case), or an error naming the config.
-fn find_subscriber<'a>(cfg: &'a Config, who: &str) -> anyhow::Result<&'a Subscriber> {
-    let email = EmailAddress::parse(who).map_err(anyhow::Error::msg)?;
-    configured(cfg, &email.key())
-        .with_context(|| format!("{who} is not a subscriber in {}", cfg.origin))
-}
-
-/// One subscriber's digest of `date` as it would go out now (papers already sent to them
-/// left out), without recording anything.
-async fn render_one(
-    cfg: &Config,
-    renderer: &Renderer,
-    source: &HfSource,
-    sub: &Subscriber,
-    date: NaiveDate,
-) -> anyhow::Result<(Rendered, usize, UnsubscribeLinks)> {
-    let papers = source.fetch_day(date).await?;
-    let store = open_store(cfg).await?;
-    let key = sub.email.key();
-    let sent: HashSet<_> = store.sent_pairs_for(&key, date, &papers).await?;
-    store.close().await;
-    let filter = cfg.filter_for(&key);
-    let digest = DayList::new(&papers).select(sub, &cfg.topics, &sent, filter);
-    let by_id = crate::domain::papers_by_id(&papers);
-    let links = UnsubscribeLinks::for_subscriber(cfg, &key);
-    let rendered = renderer.render(sub, date, &digest, &by_id, links.visible())?;
-    Ok((rendered, digest.paper_count(), links))
 }
 
 async fn dispatch(

@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
 use crate::config::Config;
-use crate::domain::{EmailAddress, Subscriber, SubscriberKey};
+use crate::domain::{EmailAddress, SubscriberKey};
 use crate::mail::Tokens;
 use crate::store::Store;
+
+use super::shared::configured;
 
 #[derive(Debug, Subcommand)]
 pub enum SubscribersAction {
@@ -22,11 +24,6 @@ pub enum SubscribersAction {
     /// Record an opt-out: for a request that came by email (give the address, or the token
     /// from the request's subject)
     Unsubscribe { email_or_token: String },
-}
-
-/// The configured subscriber that `key` names, in whatever case either was written.
-pub fn configured<'a>(cfg: &'a Config, key: &SubscriberKey) -> Option<&'a Subscriber> {
-    cfg.subscribers.iter().find(|s| s.email.key() == *key)
 }
 
 pub async fn subscribers_command(
