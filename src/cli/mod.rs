@@ -8,25 +8,26 @@ use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, TransportKind};
+use crate::config::Config;
 use crate::daemon::Daemon;
 use crate::domain::EmailAddress;
-use crate::domain::Subscriber;
-use crate::jobs::{RunOptions, RunOutcome, cli_deliver_options, deliver, run_date};
-use crate::mail::Mailer;
+use crate::jobs::{cli_deliver_options, deliver};
 use crate::mail::SmtpSender;
 use crate::render::Renderer;
 use crate::store::{DeliveryStatus, HistoryFilter};
 use crate::telemetry::{self, LogFormat};
 
 mod one_digest;
+mod preview;
+mod send;
 mod shared;
 mod subscribers;
 mod tls_seed;
 mod topics;
 
-use one_digest::render_one;
-use shared::{date_for, find_subscriber, open_store, open_store_warm, source_for};
+use preview::preview_command;
+use send::send_command;
+use shared::open_store;
 pub use subscribers::SubscribersAction;
 use subscribers::subscribers_command;
 use tls_seed::seed_tls_randomness;
@@ -284,120 +285,18 @@ async fn dispatch(
         }
         Command::Send {
             date,
-            source_file,
-            to: Some(to),
-            subscriber,
-            ..
-        } => {
-            let date = date_for(cfg, date, source_file.as_deref())?;
-            let sub = match &subscriber {
-                Some(s) => find_subscriber(cfg, s)?.clone(),
-                None => cfg
-                    .subscribers
-                    .first()
-                    .context("no subscriber in the config to take topics from")?
-                    .clone(),
-            };
-            let to = EmailAddress::parse(&to).map_err(anyhow::Error::msg)?;
-            let source = source_for(cfg, source_file)?;
-            let (rendered, n, links) = render_one(cfg, renderer, &source, &sub, date).await?;
-            let test = Subscriber {
-                email: to.clone(),
-                name: None,
-                ..sub.clone()
-            };
-            let mid = crate::mail::test_message_id(&to.key(), date, cfg.smtp.from.email.domain());
-            let head = crate::mail::Head::new(cfg, &test, &mid, &links);
-            let email = crate::mail::build_email(&head, rendered)?;
-            let mut mailer = Mailer::from_config(cfg)?;
-            let reply = mailer.send_email(email, None).await;
-            mailer.close().await;
-            let reply = reply?;
-            println!(
-                "{date}: test digest ({n} papers, as for {}) sent to {to}: {reply}",
-                sub.email
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Send {
-            date,
             dry_run,
             source_file,
-            ..
-        } => {
-            let date = date_for(cfg, date, source_file.as_deref())?;
-            let source = source_for(cfg, source_file)?;
-            // Planning and sending use several connections at once: opened ahead, while
-            // the schema is checked.
-            let store = open_store_warm(cfg, if dry_run { 0 } else { 4 }).await?;
-            let opts = RunOptions {
-                dry_run,
-                final_try: true,
-                deliver: cli_deliver_options(cfg),
-                ..Default::default()
-            };
-            let outcome = run_date(cfg, &store, &source, date, opts).await;
-            store.close().await;
-            let report = match outcome? {
-                RunOutcome::Done(r) => r,
-                RunOutcome::NotYet(why) => anyhow::bail!("{why}"),
-            };
-            if dry_run {
-                println!(
-                    "{date}: {} papers, {} emails written to {} (dry run, nothing recorded), {} skipped",
-                    report.papers_fetched,
-                    report.sent,
-                    cfg.outbox_dir.display(),
-                    report.skipped
-                );
-            } else {
-                let via = match cfg.transport {
-                    TransportKind::Smtp => format!("via {}:{}", cfg.smtp.host, cfg.smtp.port),
-                    TransportKind::Outbox => format!("into {}", cfg.outbox_dir.display()),
-                };
-                println!(
-                    "{date}: {} papers; {} subscribers: {} sent ({} by this run) {via}, {} skipped, {} failed, {} deferred",
-                    report.papers_fetched,
-                    report.subscribers,
-                    report.sent,
-                    report.sent_now,
-                    report.skipped,
-                    report.failed,
-                    report.deferred
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+            to,
+            subscriber,
+        } => send_command(cfg, renderer, date, dry_run, source_file, to, subscriber).await,
+
         Command::Preview {
             subscriber,
             date,
             out,
             source_file,
-        } => {
-            let date = date_for(cfg, date, source_file.as_deref())?;
-            let sub = find_subscriber(cfg, &subscriber)?;
-            let source = source_for(cfg, source_file)?;
-            let (r, count, _) = render_one(cfg, renderer, &source, sub, date).await?;
-            eprintln!("Subject: {}", r.subject);
-            eprintln!(
-                "{} papers; HTML part {} bytes, text part {} bytes",
-                count,
-                r.html.len(),
-                r.text.len()
-            );
-            match out {
-                Some(path) => {
-                    std::fs::write(&path, &r.html)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    let txt = path.with_extension("txt");
-                    std::fs::write(&txt, &r.text)
-                        .with_context(|| format!("writing {}", txt.display()))?;
-                    eprintln!("wrote {} and {}", path.display(), txt.display());
-                }
-                None => print!("{}", r.html),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => preview_command(cfg, renderer, subscriber, date, out, source_file).await,
         Command::History {
             date,
             subscriber,
