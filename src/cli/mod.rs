@@ -10,24 +10,29 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::daemon::Daemon;
-use crate::domain::EmailAddress;
-use crate::jobs::{cli_deliver_options, deliver};
-use crate::mail::SmtpSender;
 use crate::render::Renderer;
-use crate::store::{DeliveryStatus, HistoryFilter};
+use crate::store::DeliveryStatus;
 use crate::telemetry::{self, LogFormat};
 
+mod check;
+mod history;
 mod one_digest;
 mod preview;
+mod retry;
 mod send;
 mod shared;
+mod status;
 mod subscribers;
 mod tls_seed;
 mod topics;
 
+use check::check_command;
+use history::history_command;
 use preview::preview_command;
+use retry::retry_command;
 use send::send_command;
 use shared::open_store;
+use status::status_command;
 pub use subscribers::SubscribersAction;
 use subscribers::subscribers_command;
 use tls_seed::seed_tls_randomness;
@@ -238,51 +243,7 @@ async fn dispatch(
             store.close().await;
             result
         }
-        Command::Status => {
-            let now = Utc::now();
-            match cfg.schedule.next_after(now) {
-                Some(t) => println!(
-                    "next tick: {} ({}, {}), digest of {}",
-                    t.with_timezone(&cfg.timezone)
-                        .format("%a %Y-%m-%d %H:%M:%S %Z"),
-                    cfg.schedule.pattern(),
-                    cfg.timezone,
-                    cfg.schedule.digest_date(t)
-                ),
-                None => println!("next tick: never ({})", cfg.schedule.pattern()),
-            }
-            let store = open_store(cfg).await?;
-            let runs = store.runs(None, 10).await?;
-            let totals = store.counts_all().await?;
-            store.close().await;
-            if runs.is_empty() {
-                println!("no runs yet");
-            }
-            for r in runs {
-                println!(
-                    "run {}: {:<7} started {}{}  papers={} sent={} skipped={} failed={} deferred={}{}",
-                    r.digest_date,
-                    r.status,
-                    r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                    r.finished_at
-                        .map(|f| format!(", finished {}", f.format("%H:%M:%S")))
-                        .unwrap_or_default(),
-                    r.papers,
-                    r.sent,
-                    r.skipped,
-                    r.failed,
-                    r.deferred,
-                    r.error
-                        .map(|e| format!("\n    error: {e}"))
-                        .unwrap_or_default()
-                );
-            }
-            println!(
-                "deliveries: {} pending, {} sending, {} failed, {} sent, {} skipped",
-                totals.pending, totals.sending, totals.failed, totals.sent, totals.skipped
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Status => status_command(cfg).await,
         Command::Send {
             date,
             dry_run,
@@ -290,7 +251,6 @@ async fn dispatch(
             to,
             subscriber,
         } => send_command(cfg, renderer, date, dry_run, source_file, to, subscriber).await,
-
         Command::Preview {
             subscriber,
             date,
@@ -302,93 +262,8 @@ async fn dispatch(
             subscriber,
             status,
             limit,
-        } => {
-            let store = open_store(cfg).await?;
-            let subscriber = match subscriber {
-                Some(s) => Some(EmailAddress::parse(&s).map_err(anyhow::Error::msg)?.key()),
-                None => None,
-            };
-            let rows = store
-                .history(&HistoryFilter {
-                    date,
-                    subscriber,
-                    status,
-                    limit,
-                })
-                .await?;
-            store.close().await;
-            for r in &rows {
-                let when = r.sent_at.unwrap_or(r.updated_at);
-                println!(
-                    "{}  {:<7}  {}  {}  attempts={}  papers={}  {}",
-                    r.digest_date,
-                    r.status,
-                    r.subscriber,
-                    when.format("%Y-%m-%d %H:%M:%S UTC"),
-                    r.attempts,
-                    if r.papers.is_empty() {
-                        "-".to_string()
-                    } else {
-                        r.papers.join(",")
-                    },
-                    r.message_id
-                );
-                if let Some(reply) = &r.smtp_reply {
-                    println!("    server: {reply}");
-                }
-                if let Some(err) = &r.error {
-                    println!("    error: {err}");
-                }
-            }
-            if rows.is_empty() {
-                println!("no deliveries match");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Retry { date } => {
-            let store = open_store(cfg).await?;
-            let n = store.requeue_failed(date).await?;
-            println!("{date}: {n} failed deliveries requeued");
-            let sent = deliver(
-                cfg.clone(),
-                store.clone(),
-                std::sync::Arc::new(Renderer::new(&cfg.digest, &cfg.topics)?),
-                cli_deliver_options(cfg),
-            )
-            .await;
-            let counts = store.counts(date).await;
-            store.close().await;
-            let (sent, counts) = (sent?, counts?);
-            println!(
-                "{date}: {sent} sent by this run; now {} sent, {} failed, {} pending",
-                counts.sent, counts.failed, counts.pending
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Check { smtp } => {
-            println!(
-                "configuration {}: valid ({} topics, {} subscribers); templates: valid",
-                cfg.origin,
-                cfg.topics.len(),
-                cfg.subscribers.len()
-            );
-            if smtp {
-                let mut sender = SmtpSender::new(&cfg.smtp)?;
-                sender.check().await.with_context(|| {
-                    format!("SMTP check of {}:{}", cfg.smtp.host, cfg.smtp.port)
-                })?;
-                println!(
-                    "SMTP {}:{}: connected{}",
-                    cfg.smtp.host,
-                    cfg.smtp.port,
-                    if cfg.smtp.username.is_some() {
-                        ", login accepted"
-                    } else {
-                        " (no login configured)"
-                    }
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => history_command(cfg, date, subscriber, status, limit).await,
+        Command::Retry { date } => retry_command(cfg, date).await,
+        Command::Check { smtp } => check_command(cfg, smtp).await,
     }
 }
