@@ -1,15 +1,13 @@
-//! The command line: `send`, `preview`, `check`; exit codes 0 ok, 1 runtime failure, 2 usage,
-//! 78 bad configuration.
+//! The command line: its definitions, the start (config, templates, runtime) and the hand-over
+//! to the command's own file; exit codes 0 ok, 1 runtime failure, 2 usage, 78 bad configuration.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::daemon::Daemon;
 use crate::render::Renderer;
 use crate::store::DeliveryStatus;
 use crate::telemetry::{self, LogFormat};
@@ -19,7 +17,9 @@ mod history;
 mod one_digest;
 mod preview;
 mod retry;
+mod run;
 mod send;
+mod serve;
 mod shared;
 mod status;
 mod subscribers;
@@ -30,8 +30,9 @@ use check::check_command;
 use history::history_command;
 use preview::preview_command;
 use retry::retry_command;
+use run::run_command;
 use send::send_command;
-use shared::open_store;
+use serve::serve_command;
 use status::status_command;
 pub use subscribers::SubscribersAction;
 use subscribers::subscribers_command;
@@ -194,6 +195,7 @@ impl Command {
     }
 }
 
+/// Runs one command; each lives in a file of its own.
 async fn dispatch(
     cmd: Command,
     config_path: Option<PathBuf>,
@@ -203,46 +205,10 @@ async fn dispatch(
     // Shared, not copied: with a large subscriber list a copy is most of the memory.
     let cfg = &std::sync::Arc::new(cfg);
     match cmd {
-        Command::Run => {
-            let daemon = Daemon::new(config_path, cfg.clone()).await?;
-            daemon.run().await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Serve => {
-            let addr = cfg
-                .http_listen
-                .context("paperboy serve needs [http] listen = \"address:port\"")?;
-            let store = open_store(cfg).await?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("http.listen {addr}"))?;
-            let heartbeat = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-            let beat = heartbeat.clone();
-            tokio::spawn(async move {
-                loop {
-                    beat.store(Utc::now().timestamp(), std::sync::atomic::Ordering::Relaxed);
-                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                }
-            });
-            let state = crate::http::HttpState {
-                store,
-                config: tokio::sync::watch::Sender::new(cfg.clone()).subscribe(),
-                heartbeat,
-                heartbeat_max_age: 30,
-            };
-            tokio::select! {
-                r = crate::http::serve(listener, state) => r?,
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run => run_command(config_path, cfg).await,
+        Command::Serve => serve_command(cfg).await,
         Command::Topics { action } => topics_command(cfg, action).await,
-        Command::Subscribers { action } => {
-            let store = open_store(cfg).await?;
-            let result = subscribers_command(cfg, &store, action).await;
-            store.close().await;
-            result
-        }
+        Command::Subscribers { action } => subscribers_command(cfg, action).await,
         Command::Status => status_command(cfg).await,
         Command::Send {
             date,

@@ -13,7 +13,7 @@ use crate::domain::{EmailAddress, SubscriberKey};
 use crate::mail::Tokens;
 use crate::store::Store;
 
-use super::shared::configured;
+use super::shared::{configured, open_store};
 
 #[derive(Debug, Subcommand)]
 pub enum SubscribersAction {
@@ -28,9 +28,15 @@ pub enum SubscribersAction {
 
 pub async fn subscribers_command(
     cfg: &Config,
-    store: &Store,
     action: SubscribersAction,
 ) -> anyhow::Result<ExitCode> {
+    let store = open_store(cfg).await?;
+    let result = act(cfg, &store, action).await;
+    store.close().await;
+    result
+}
+
+async fn act(cfg: &Config, store: &Store, action: SubscribersAction) -> anyhow::Result<ExitCode> {
     match action {
         SubscribersAction::List => {
             let mut out: HashMap<SubscriberKey, (DateTime<Utc>, String)> = store
