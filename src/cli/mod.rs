@@ -1,35 +1,44 @@
-//! The command line: `send`, `preview`, `check`; exit codes 0 ok, 1 runtime failure, 2 usage,
-//! 78 bad configuration.
+//! The command line: its definitions, the start (config, templates, runtime) and the hand-over
+//! to the command's own file; exit codes 0 ok, 1 runtime failure, 2 usage, 78 bad configuration.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, TransportKind};
-use crate::daemon::Daemon;
-use crate::digest::DayList;
-use crate::domain::EmailAddress;
-use crate::domain::Subscriber;
-use crate::jobs::{
-    RunOptions, RunOutcome, check_not_future, cli_deliver_options, default_digest_date, deliver,
-    run_date,
-};
-use crate::mail::SmtpSender;
-use crate::mail::{Mailer, UnsubscribeLinks};
-use crate::render::Rendered;
+use crate::config::Config;
 use crate::render::Renderer;
-use crate::source::HfSource;
-use crate::store::{DeliveryStatus, HistoryFilter, Store};
+use crate::store::DeliveryStatus;
 use crate::telemetry::{self, LogFormat};
 
+mod check;
+mod history;
+mod one_digest;
+mod preview;
+mod retry;
+mod run;
+mod send;
+mod serve;
+mod shared;
+mod status;
 mod subscribers;
+mod tls_seed;
+mod topics;
 
+use check::check_command;
+use history::history_command;
+use preview::preview_command;
+use retry::retry_command;
+use run::run_command;
+use send::send_command;
+use serve::serve_command;
+use status::status_command;
 pub use subscribers::SubscribersAction;
-use subscribers::{configured, subscribers_command};
+use subscribers::subscribers_command;
+use tls_seed::seed_tls_randomness;
+pub use topics::TopicsAction;
+use topics::topics_command;
 
 pub const EXIT_RUNTIME: u8 = 1;
 pub const EXIT_CONFIG: u8 = 78;
@@ -135,31 +144,6 @@ fn parse_status(s: &str) -> Result<DeliveryStatus, String> {
         .ok_or_else(|| format!("{s:?} is not one of pending, sending, sent, failed, skipped"))
 }
 
-#[derive(Debug, Subcommand)]
-pub enum TopicsAction {
-    /// The papers a query selects, best first, with scores and the words that matched
-    Test {
-        query: String,
-        /// One day's list [default: source.digest_day]
-        #[arg(long, conflicts_with_all = ["file", "days"])]
-        date: Option<NaiveDate>,
-        /// A saved API response
-        #[arg(long)]
-        file: Option<PathBuf>,
-        /// The lists of the last N days
-        #[arg(long)]
-        days: Option<u32>,
-    },
-    /// For each paper of a day: chosen for the subscriber, or why not
-    Explain {
-        subscriber: String,
-        #[arg(long)]
-        date: Option<NaiveDate>,
-        #[arg(long)]
-        source_file: Option<PathBuf>,
-    },
-}
-
 /// Runs the parsed command line; never panics on bad input, and maps failures to exit codes.
 pub fn run(cli: Cli) -> ExitCode {
     telemetry::init(cli.log_format);
@@ -217,206 +201,7 @@ impl Command {
     }
 }
 
-/// TLS (to PostgreSQL, the SMTP server, the papers' API) seeds aws-lc's random generator the
-/// first time the process uses it: some 30 ms of CPU for its CPU-jitter entropy source, once
-/// per process. Done here on a thread of its own, while the config loads, rather than on the
-/// way to the first connection.
-fn seed_tls_randomness() {
-    let seeding = std::thread::Builder::new()
-        .name("tls-seed".into())
-        .spawn(|| {
-            if aws_lc_rs::rand::fill(&mut [0u8; 1]).is_err() {
-                tracing::debug!("seeding the TLS random generator ahead failed; left to TLS");
-            }
-        });
-    if let Err(e) = seeding {
-        tracing::debug!(error = %e, "no thread to seed the TLS random generator ahead");
-    }
-}
-
-fn source_for(cfg: &Config, file: Option<PathBuf>) -> anyhow::Result<HfSource> {
-    Ok(match file {
-        Some(f) => HfSource::from_file(f),
-        None => HfSource::new(cfg.source.clone())?,
-    })
-}
-
-/// The digest date: `--date`; else, with `--source-file YYYY-MM-DD.json`, the file's date
-/// (a saved list belongs to its own day); else the configured default.
-fn date_for(
-    cfg: &Config,
-    date: Option<NaiveDate>,
-    source_file: Option<&std::path::Path>,
-) -> anyhow::Result<NaiveDate> {
-    let now = Utc::now();
-    let file_date = source_file.and_then(|f| {
-        f.file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-    });
-    let date = match (date, file_date, source_file) {
-        (Some(d), Some(f), _) if d != f => anyhow::bail!(
-            "--date {d} does not match the saved list {} (of {f}); a list is stored under its own date",
-            source_file
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        ),
-        (Some(d), _, _) => d,
-        (None, Some(f), _) => f,
-        (None, None, Some(p)) => anyhow::bail!(
-            "which date does {} hold? Name it with --date YYYY-MM-DD",
-            p.display()
-        ),
-        (None, None, None) => default_digest_date(cfg, now),
-    };
-    check_not_future(date, now)?;
-    Ok(date)
-}
-
-async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    open_store_warm(cfg, 0).await
-}
-
-/// The store, with `extra` connections opened ahead (see `Store::connect_warm`).
-async fn open_store_warm(cfg: &Config, extra: u32) -> anyhow::Result<Store> {
-    Store::connect_warm(&cfg.database_url, extra)
-        .await
-        .with_context(|| format!("database {}", cfg.database_url))
-}
-
-async fn topics_command(cfg: &Config, action: TopicsAction) -> anyhow::Result<ExitCode> {
-    match action {
-        TopicsAction::Test {
-            query,
-            date,
-            file,
-            days,
-        } => {
-            let q = crate::topics::Query::parse(&query)
-                .map_err(|e| anyhow::anyhow!("the query: {e}"))?;
-            let topic = crate::topics::Topic {
-                name: "query".into(),
-                keywords: vec![],
-                query: Some(q),
-                authors: vec![],
-                organizations: vec![],
-                exclude: vec![],
-                min_upvotes: 0,
-                max_papers: usize::MAX,
-                sort: crate::topics::Sort::Relevance,
-            };
-            let mut papers = Vec::new();
-            if let Some(f) = &file {
-                papers = HfSource::from_file(f.clone())
-                    .fetch_day(NaiveDate::default())
-                    .await?;
-            } else {
-                let source = HfSource::new(cfg.source.clone())?;
-                let last = date_for(cfg, date, None)?;
-                for back in 0..days.unwrap_or(1) {
-                    let d = last - chrono::Days::new(back.into());
-                    papers.extend(source.fetch_day(d).await?);
-                }
-            }
-            let day = DayList::new(&papers);
-            let scored = day.scored(&topic);
-            let terms = crate::topics::Scorer::terms_of(&topic);
-            for (p, score) in &scored {
-                let text = crate::topics::PaperText::new(p);
-                let matched: Vec<String> = terms
-                    .iter()
-                    .filter(|(f, w, pre)| text.contains_words(*f, w, *pre))
-                    .map(|(_, w, pre)| format!("{}{}", w.join(" "), if *pre { "*" } else { "" }))
-                    .collect();
-                println!(
-                    "{score:6.2}  {:>4} up  {}  {}  [{}]",
-                    p.upvotes,
-                    p.id,
-                    p.title,
-                    matched.join(", ")
-                );
-            }
-            println!("{} of {} papers match", scored.len(), papers.len());
-            Ok(ExitCode::SUCCESS)
-        }
-        TopicsAction::Explain {
-            subscriber,
-            date,
-            source_file,
-        } => {
-            let date = date_for(cfg, date, source_file.as_deref())?;
-            let sub = find_subscriber(cfg, &subscriber)?;
-            let source = source_for(cfg, source_file)?;
-            let papers = source.fetch_day(date).await?;
-            let store = open_store(cfg).await?;
-            let key = sub.email.key();
-            let sent = store.sent_pairs_for(&key, date, &papers).await?;
-            let opted_out = store.is_opted_out(&key).await?;
-            store.close().await;
-            let filter = cfg.filter_for(&key);
-            let day = DayList::new(&papers);
-            let digest = day.select(sub, &cfg.topics, &sent, filter);
-            if opted_out {
-                println!("{} has unsubscribed: nothing is sent to them", sub.email);
-            }
-            for p in &papers {
-                let text = crate::topics::PaperText::new(p);
-                let matching: Vec<&str> = sub
-                    .topics
-                    .iter()
-                    .filter(|t| cfg.topics.get(*t).is_some_and(|t| t.matches(p, &text)))
-                    .map(String::as_str)
-                    .collect();
-                let why = if let Some(g) = digest.groups.iter().find(|g| g.papers.contains(&p.id)) {
-                    format!("CHOSEN under {}", g.topic)
-                } else if sent.contains(&p.id) {
-                    "not chosen: already sent on an earlier date".to_string()
-                } else if !filter.admits(p, &text) {
-                    "not chosen: the subscriber's own exclude or min_upvotes".to_string()
-                } else if matching.is_empty() {
-                    "not chosen: matches none of the subscriber's topics".to_string()
-                } else {
-                    format!(
-                        "not chosen: matches {} but the topic's or the subscriber's max_papers was reached",
-                        matching.join(", ")
-                    )
-                };
-                println!("{}  {:>4} up  {}\n    {why}", p.id, p.upvotes, p.title);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-/// The subscriber named by `who` (any case), or an error naming the config.
-fn find_subscriber<'a>(cfg: &'a Config, who: &str) -> anyhow::Result<&'a Subscriber> {
-    let email = EmailAddress::parse(who).map_err(anyhow::Error::msg)?;
-    configured(cfg, &email.key())
-        .with_context(|| format!("{who} is not a subscriber in {}", cfg.origin))
-}
-
-/// One subscriber's digest of `date` as it would go out now (papers already sent to them
-/// left out), without recording anything.
-async fn render_one(
-    cfg: &Config,
-    renderer: &Renderer,
-    source: &HfSource,
-    sub: &Subscriber,
-    date: NaiveDate,
-) -> anyhow::Result<(Rendered, usize, UnsubscribeLinks)> {
-    let papers = source.fetch_day(date).await?;
-    let store = open_store(cfg).await?;
-    let key = sub.email.key();
-    let sent: HashSet<_> = store.sent_pairs_for(&key, date, &papers).await?;
-    store.close().await;
-    let filter = cfg.filter_for(&key);
-    let digest = DayList::new(&papers).select(sub, &cfg.topics, &sent, filter);
-    let by_id = crate::domain::papers_by_id(&papers);
-    let links = UnsubscribeLinks::for_subscriber(cfg, &key);
-    let rendered = renderer.render(sub, date, &digest, &by_id, links.visible())?;
-    Ok((rendered, digest.paper_count(), links))
-}
-
+/// Runs one command; each lives in a file of its own.
 async fn dispatch(
     cmd: Command,
     config_path: Option<PathBuf>,
@@ -426,299 +211,31 @@ async fn dispatch(
     // Shared, not copied: with a large subscriber list a copy is most of the memory.
     let cfg = &std::sync::Arc::new(cfg);
     match cmd {
-        Command::Run => {
-            let daemon = Daemon::new(config_path, cfg.clone()).await?;
-            daemon.run().await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Serve => {
-            let addr = cfg
-                .http_listen
-                .context("paperboy serve needs [http] listen = \"address:port\"")?;
-            let store = open_store(cfg).await?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("http.listen {addr}"))?;
-            let heartbeat = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-            let beat = heartbeat.clone();
-            tokio::spawn(async move {
-                loop {
-                    beat.store(Utc::now().timestamp(), std::sync::atomic::Ordering::Relaxed);
-                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                }
-            });
-            let state = crate::http::HttpState {
-                store,
-                config: tokio::sync::watch::Sender::new(cfg.clone()).subscribe(),
-                heartbeat,
-                heartbeat_max_age: 30,
-            };
-            tokio::select! {
-                r = crate::http::serve(listener, state) => r?,
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run => run_command(config_path, cfg).await,
+        Command::Serve => serve_command(cfg).await,
         Command::Topics { action } => topics_command(cfg, action).await,
-        Command::Subscribers { action } => {
-            let store = open_store(cfg).await?;
-            let result = subscribers_command(cfg, &store, action).await;
-            store.close().await;
-            result
-        }
-        Command::Status => {
-            let now = Utc::now();
-            match cfg.schedule.next_after(now) {
-                Some(t) => println!(
-                    "next tick: {} ({}, {}), digest of {}",
-                    t.with_timezone(&cfg.timezone)
-                        .format("%a %Y-%m-%d %H:%M:%S %Z"),
-                    cfg.schedule.pattern(),
-                    cfg.timezone,
-                    cfg.schedule.digest_date(t)
-                ),
-                None => println!("next tick: never ({})", cfg.schedule.pattern()),
-            }
-            let store = open_store(cfg).await?;
-            let runs = store.runs(None, 10).await?;
-            let totals = store.counts_all().await?;
-            store.close().await;
-            if runs.is_empty() {
-                println!("no runs yet");
-            }
-            for r in runs {
-                println!(
-                    "run {}: {:<7} started {}{}  papers={} sent={} skipped={} failed={} deferred={}{}",
-                    r.digest_date,
-                    r.status,
-                    r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                    r.finished_at
-                        .map(|f| format!(", finished {}", f.format("%H:%M:%S")))
-                        .unwrap_or_default(),
-                    r.papers,
-                    r.sent,
-                    r.skipped,
-                    r.failed,
-                    r.deferred,
-                    r.error
-                        .map(|e| format!("\n    error: {e}"))
-                        .unwrap_or_default()
-                );
-            }
-            println!(
-                "deliveries: {} pending, {} sending, {} failed, {} sent, {} skipped",
-                totals.pending, totals.sending, totals.failed, totals.sent, totals.skipped
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Send {
-            date,
-            source_file,
-            to: Some(to),
-            subscriber,
-            ..
-        } => {
-            let date = date_for(cfg, date, source_file.as_deref())?;
-            let sub = match &subscriber {
-                Some(s) => find_subscriber(cfg, s)?.clone(),
-                None => cfg
-                    .subscribers
-                    .first()
-                    .context("no subscriber in the config to take topics from")?
-                    .clone(),
-            };
-            let to = EmailAddress::parse(&to).map_err(anyhow::Error::msg)?;
-            let source = source_for(cfg, source_file)?;
-            let (rendered, n, links) = render_one(cfg, renderer, &source, &sub, date).await?;
-            let test = Subscriber {
-                email: to.clone(),
-                name: None,
-                ..sub.clone()
-            };
-            let mid = crate::mail::test_message_id(&to.key(), date, cfg.smtp.from.email.domain());
-            let head = crate::mail::Head::new(cfg, &test, &mid, &links);
-            let email = crate::mail::build_email(&head, rendered)?;
-            let mut mailer = Mailer::from_config(cfg)?;
-            let reply = mailer.send_email(email, None).await;
-            mailer.close().await;
-            let reply = reply?;
-            println!(
-                "{date}: test digest ({n} papers, as for {}) sent to {to}: {reply}",
-                sub.email
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Subscribers { action } => subscribers_command(cfg, action).await,
+        Command::Status => status_command(cfg).await,
         Command::Send {
             date,
             dry_run,
             source_file,
-            ..
-        } => {
-            let date = date_for(cfg, date, source_file.as_deref())?;
-            let source = source_for(cfg, source_file)?;
-            // Planning and sending use several connections at once: opened ahead, while
-            // the schema is checked.
-            let store = open_store_warm(cfg, if dry_run { 0 } else { 4 }).await?;
-            let opts = RunOptions {
-                dry_run,
-                final_try: true,
-                deliver: cli_deliver_options(cfg),
-                ..Default::default()
-            };
-            let outcome = run_date(cfg, &store, &source, date, opts).await;
-            store.close().await;
-            let report = match outcome? {
-                RunOutcome::Done(r) => r,
-                RunOutcome::NotYet(why) => anyhow::bail!("{why}"),
-            };
-            if dry_run {
-                println!(
-                    "{date}: {} papers, {} emails written to {} (dry run, nothing recorded), {} skipped",
-                    report.papers_fetched,
-                    report.sent,
-                    cfg.outbox_dir.display(),
-                    report.skipped
-                );
-            } else {
-                let via = match cfg.transport {
-                    TransportKind::Smtp => format!("via {}:{}", cfg.smtp.host, cfg.smtp.port),
-                    TransportKind::Outbox => format!("into {}", cfg.outbox_dir.display()),
-                };
-                println!(
-                    "{date}: {} papers; {} subscribers: {} sent ({} by this run) {via}, {} skipped, {} failed, {} deferred",
-                    report.papers_fetched,
-                    report.subscribers,
-                    report.sent,
-                    report.sent_now,
-                    report.skipped,
-                    report.failed,
-                    report.deferred
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+            to,
+            subscriber,
+        } => send_command(cfg, renderer, date, dry_run, source_file, to, subscriber).await,
         Command::Preview {
             subscriber,
             date,
             out,
             source_file,
-        } => {
-            let date = date_for(cfg, date, source_file.as_deref())?;
-            let sub = find_subscriber(cfg, &subscriber)?;
-            let source = source_for(cfg, source_file)?;
-            let (r, count, _) = render_one(cfg, renderer, &source, sub, date).await?;
-            eprintln!("Subject: {}", r.subject);
-            eprintln!(
-                "{} papers; HTML part {} bytes, text part {} bytes",
-                count,
-                r.html.len(),
-                r.text.len()
-            );
-            match out {
-                Some(path) => {
-                    std::fs::write(&path, &r.html)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    let txt = path.with_extension("txt");
-                    std::fs::write(&txt, &r.text)
-                        .with_context(|| format!("writing {}", txt.display()))?;
-                    eprintln!("wrote {} and {}", path.display(), txt.display());
-                }
-                None => print!("{}", r.html),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => preview_command(cfg, renderer, subscriber, date, out, source_file).await,
         Command::History {
             date,
             subscriber,
             status,
             limit,
-        } => {
-            let store = open_store(cfg).await?;
-            let subscriber = match subscriber {
-                Some(s) => Some(EmailAddress::parse(&s).map_err(anyhow::Error::msg)?.key()),
-                None => None,
-            };
-            let rows = store
-                .history(&HistoryFilter {
-                    date,
-                    subscriber,
-                    status,
-                    limit,
-                })
-                .await?;
-            store.close().await;
-            for r in &rows {
-                let when = r.sent_at.unwrap_or(r.updated_at);
-                println!(
-                    "{}  {:<7}  {}  {}  attempts={}  papers={}  {}",
-                    r.digest_date,
-                    r.status,
-                    r.subscriber,
-                    when.format("%Y-%m-%d %H:%M:%S UTC"),
-                    r.attempts,
-                    if r.papers.is_empty() {
-                        "-".to_string()
-                    } else {
-                        r.papers.join(",")
-                    },
-                    r.message_id
-                );
-                if let Some(reply) = &r.smtp_reply {
-                    println!("    server: {reply}");
-                }
-                if let Some(err) = &r.error {
-                    println!("    error: {err}");
-                }
-            }
-            if rows.is_empty() {
-                println!("no deliveries match");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Retry { date } => {
-            let store = open_store(cfg).await?;
-            let n = store.requeue_failed(date).await?;
-            println!("{date}: {n} failed deliveries requeued");
-            let sent = deliver(
-                cfg.clone(),
-                store.clone(),
-                renderer.clone(),
-                cli_deliver_options(cfg),
-            )
-            .await;
-            let counts = store.counts(date).await;
-            store.close().await;
-            let (sent, counts) = (sent?, counts?);
-            println!(
-                "{date}: {sent} sent by this run; now {} sent, {} failed, {} pending",
-                counts.sent, counts.failed, counts.pending
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Check { smtp } => {
-            println!(
-                "configuration {}: valid ({} topics, {} subscribers); templates: valid",
-                cfg.origin,
-                cfg.topics.len(),
-                cfg.subscribers.len()
-            );
-            if smtp {
-                let mut sender = SmtpSender::new(&cfg.smtp)?;
-                sender.check().await.with_context(|| {
-                    format!("SMTP check of {}:{}", cfg.smtp.host, cfg.smtp.port)
-                })?;
-                println!(
-                    "SMTP {}:{}: connected{}",
-                    cfg.smtp.host,
-                    cfg.smtp.port,
-                    if cfg.smtp.username.is_some() {
-                        ", login accepted"
-                    } else {
-                        " (no login configured)"
-                    }
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => history_command(cfg, date, subscriber, status, limit).await,
+        Command::Retry { date } => retry_command(cfg, renderer, date).await,
+        Command::Check { smtp } => check_command(cfg, smtp).await,
     }
 }

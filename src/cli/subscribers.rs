@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
 use crate::config::Config;
-use crate::domain::{EmailAddress, Subscriber, SubscriberKey};
+use crate::domain::{EmailAddress, SubscriberKey};
 use crate::mail::Tokens;
 use crate::store::Store;
+
+use super::shared::{configured, open_store};
 
 #[derive(Debug, Subcommand)]
 pub enum SubscribersAction {
@@ -24,16 +26,17 @@ pub enum SubscribersAction {
     Unsubscribe { email_or_token: String },
 }
 
-/// The configured subscriber that `key` names, in whatever case either was written.
-pub fn configured<'a>(cfg: &'a Config, key: &SubscriberKey) -> Option<&'a Subscriber> {
-    cfg.subscribers.iter().find(|s| s.email.key() == *key)
-}
-
 pub async fn subscribers_command(
     cfg: &Config,
-    store: &Store,
     action: SubscribersAction,
 ) -> anyhow::Result<ExitCode> {
+    let store = open_store(cfg).await?;
+    let result = act(cfg, &store, action).await;
+    store.close().await;
+    result
+}
+
+async fn act(cfg: &Config, store: &Store, action: SubscribersAction) -> anyhow::Result<ExitCode> {
     match action {
         SubscribersAction::List => {
             let mut out: HashMap<SubscriberKey, (DateTime<Utc>, String)> = store
