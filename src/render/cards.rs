@@ -24,11 +24,13 @@ pub(super) struct Card {
     chars: usize,
     pub html: Option<String>,
     pub text: Option<String>,
-    /// The HTML's whole lines in quoted-printable, once they are first needed.
-    pub html_qp: super::qp::EncodedOnce,
-    /// The text's lines normalised, and those in quoted-printable, once first needed.
+    /// What the encoder of the email (mail) keeps of the HTML, made once per card: see
+    /// [`super::rendered::CardSpan::encoded`]. Render neither reads nor writes it.
+    pub html_encoded: OnceLock<Vec<u8>>,
+    /// The text's lines normalised, once first needed.
     text_lines: OnceLock<Option<CardLines>>,
-    pub text_qp: super::qp::EncodedOnce,
+    /// The same as `html_encoded`, for those lines.
+    pub text_encoded: OnceLock<Vec<u8>>,
 }
 
 impl Card {
@@ -43,9 +45,9 @@ impl Card {
             chars,
             html,
             text,
-            html_qp: Default::default(),
+            html_encoded: OnceLock::new(),
             text_lines: OnceLock::new(),
-            text_qp: Default::default(),
+            text_encoded: OnceLock::new(),
         }
     }
 

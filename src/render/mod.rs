@@ -19,7 +19,6 @@ mod helpers;
 mod highlight;
 mod newlines;
 mod paper_view;
-mod qp;
 mod rendered;
 mod renderer;
 mod size_guard;
@@ -41,7 +40,7 @@ use view::Email;
 
 pub use error::RenderError;
 pub use paper_view::{shorten_authors, trim_words};
-pub use rendered::Rendered;
+pub use rendered::{CardSpan, Rendered};
 pub use renderer::{HTML_TEMPLATE, Renderer, SUBJECT_TEMPLATE, TEXT_TEMPLATE};
 pub use size_guard::MAX_HTML_BYTES;
 

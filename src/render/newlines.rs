@@ -136,7 +136,7 @@ pub(super) fn normalize_with_cards<C: Clone>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::qp::tests::Rng;
+    use crate::test_rng::Rng;
 
     #[test]
     fn the_signature_separator_keeps_its_space() {

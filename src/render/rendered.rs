@@ -1,10 +1,9 @@
-//! One rendered email: subject, HTML and text, and where in each part a card was copied (for
-//! encoding each card's lines once).
+//! One rendered email: subject, HTML and text, and where in each part a card's recurring
+//! text was copied, with a slot per card for the part's encoder to keep its work in.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::cards::Card;
-use super::qp;
 
 /// One rendered email.
 #[derive(Debug, Clone)]
@@ -18,57 +17,18 @@ pub struct Rendered {
     text_cards: Vec<(usize, Arc<Card>)>,
 }
 
-impl Rendered {
-    /// The HTML in quoted-printable (CRLF line breaks), each card's lines encoded once per
-    /// card: the bytes lettre would make of `html` with that transfer encoding.
-    pub fn html_quoted_printable(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(qp::encoded_size_hint(&self.html));
-        self.html_quoted_printable_into(&mut out);
-        out
-    }
-
-    /// Appends [`Rendered::html_quoted_printable`] to `out`.
-    pub fn html_quoted_printable_into(&self, out: &mut Vec<u8>) {
-        qp::encode_with_cards_into(
-            &self.html,
-            self.html_cards.iter().filter_map(|(at, card)| {
-                Some(qp::Placed {
-                    at: *at,
-                    text: card.html.as_deref()?,
-                    encoded: &card.html_qp,
-                })
-            }),
-            out,
-        )
-    }
-
-    /// The text in quoted-printable (CRLF line breaks), each card's lines encoded once per
-    /// card.
-    pub fn text_quoted_printable(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(qp::encoded_size_hint(&self.text));
-        self.text_quoted_printable_into(&mut out);
-        out
-    }
-
-    /// Appends [`Rendered::text_quoted_printable`] to `out`.
-    pub fn text_quoted_printable_into(&self, out: &mut Vec<u8>) {
-        qp::encode_with_cards_into(
-            &self.text,
-            self.text_cards.iter().filter_map(|(at, card)| {
-                Some(qp::Placed {
-                    at: *at,
-                    text: &card.text_lines()?.normalized,
-                    encoded: &card.text_qp,
-                })
-            }),
-            out,
-        )
-    }
-
-    /// About the size of both parts in quoted-printable.
-    pub fn quoted_printable_size_hint(&self) -> usize {
-        qp::encoded_size_hint(&self.html) + qp::encoded_size_hint(&self.text)
-    }
+/// A card's text as it stands in a part of a [`Rendered`]: the same text in every email that
+/// shows the card, so whatever is made of it once (its encoding for the wire) can be kept.
+#[derive(Debug, Clone, Copy)]
+pub struct CardSpan<'a> {
+    /// Where it starts in the part.
+    pub at: usize,
+    /// The text, `part[at..at + text.len()]`.
+    pub text: &'a str,
+    /// A slot that lives as long as the card (it is kept across the emails of a Renderer),
+    /// for the one who encodes the part to keep what it made of `text`, or of a fixed piece
+    /// of it. Render never reads it: what it holds is the encoder's to define.
+    pub encoded: &'a OnceLock<Vec<u8>>,
 }
 
 impl Rendered {
@@ -86,5 +46,27 @@ impl Rendered {
             html_cards,
             text_cards,
         }
+    }
+
+    /// The cards' HTML in `html`, in order, not overlapping.
+    pub fn html_cards(&self) -> impl Iterator<Item = CardSpan<'_>> {
+        self.html_cards.iter().filter_map(|(at, card)| {
+            Some(CardSpan {
+                at: *at,
+                text: card.html.as_deref()?,
+                encoded: &card.html_encoded,
+            })
+        })
+    }
+
+    /// The cards' normalised lines in `text`, in order, not overlapping.
+    pub fn text_cards(&self) -> impl Iterator<Item = CardSpan<'_>> {
+        self.text_cards.iter().filter_map(|(at, card)| {
+            Some(CardSpan {
+                at: *at,
+                text: &card.text_lines()?.normalized,
+                encoded: &card.text_encoded,
+            })
+        })
     }
 }
