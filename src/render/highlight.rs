@@ -1,8 +1,9 @@
-//! Marking a topic's words in a paper's title and text ("why this paper").
+//! Marking a topic's words in a paper's title and text ("why this paper"), found by the
+//! topics' own rule: their words ([`topics::words`]) and phrase match ([`topics::is_phrase`]).
 
 use serde::Serialize;
 
-use crate::topics::{Field, ScoringTerm};
+use crate::topics::{self, Field, ScoringTerm};
 
 /// A piece of text, marked when it is one of the topic's words.
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -12,45 +13,23 @@ pub(super) struct Part {
 }
 
 /// Splits `text` into pieces, marking each occurrence of the terms that may match in `field`
-/// (whole words, split as the matcher splits them: letters and digits). The pieces are
-/// escaped by the template.
+/// (whole words, as the topics match them). The pieces are escaped by the template.
 pub(super) fn highlight(text: &str, terms: &[ScoringTerm], field: Field) -> Vec<Part> {
-    // Words with their byte spans.
-    let mut words: Vec<(usize, usize, String)> = Vec::new();
-    let mut start = None;
-    for (i, c) in text
-        .char_indices()
-        .chain(std::iter::once((text.len(), ' ')))
-    {
-        match (c.is_alphanumeric(), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                words.push((s, i, text[s..i].to_lowercase()));
-                start = None;
-            }
-            _ => {}
-        }
-    }
+    // Words with where they start, and lowercased as the topics compare them.
+    let spans: Vec<(usize, &str)> = topics::words(text).collect();
+    let words: Vec<String> = spans.iter().map(|(_, w)| w.to_lowercase()).collect();
     let mut marked = vec![false; words.len()];
     // The gap before word i joins it to word i - 1 inside one phrase match.
     let mut joined = vec![false; words.len()];
     for (f, phrase, prefix) in terms {
-        if f.is_some_and(|f| f != field) || phrase.is_empty() || phrase.len() > words.len() {
+        let n = phrase.len();
+        if f.is_some_and(|f| f != field) || n == 0 || n > words.len() {
             continue;
         }
-        let n = phrase.len();
-        for i in 0..=words.len() - n {
-            let ok = (0..n).all(|k| {
-                let w = &words[i + k].2;
-                if k == n - 1 && *prefix {
-                    w.starts_with(phrase[k].as_str())
-                } else {
-                    *w == phrase[k]
-                }
-            });
-            if ok {
-                marked[i..i + n].iter_mut().for_each(|m| *m = true);
-                joined[i + 1..i + n].iter_mut().for_each(|j| *j = true);
+        for (i, window) in words.windows(n).enumerate() {
+            if topics::is_phrase(window, phrase, *prefix) {
+                marked[i..i + n].fill(true);
+                joined[i + 1..i + n].fill(true);
             }
         }
     }
@@ -68,10 +47,11 @@ pub(super) fn highlight(text: &str, terms: &[ScoringTerm], field: Field) -> Vec<
         }
     };
     let mut at = 0;
-    for (i, (s, e, _)) in words.iter().enumerate() {
-        push(&text[at..*s], joined[i]);
-        push(&text[*s..*e], marked[i]);
-        at = *e;
+    for (i, (start, word)) in spans.iter().enumerate() {
+        let end = start + word.len();
+        push(&text[at..*start], joined[i]);
+        push(&text[*start..end], marked[i]);
+        at = end;
     }
     push(&text[at..], false);
     parts
@@ -129,5 +109,40 @@ mod tests {
             .map(|p| p.text.as_str())
             .collect();
         assert_eq!(hits, ["model"]);
+    }
+
+    /// What the topics match is what is marked: a paper's title holds a topic's phrase just
+    /// when highlighting marks it there.
+    #[test]
+    fn what_is_marked_is_what_the_topics_match() {
+        let titles = [
+            "Text-to-Image Diffusion, ÉVALUATION des modèles",
+            "Quantized LLMs: quantization-aware training",
+            "RLHF for the world; RL agents",
+        ];
+        let phrases = [
+            ("text to image", false),
+            ("évaluation", false),
+            ("quantiz", true),
+            ("llm", false),
+            ("rl", false),
+            ("the world", false),
+        ];
+        for title in titles {
+            let paper = crate::domain::Paper {
+                title: title.to_string(),
+                ..crate::source::recorded_papers().remove(0)
+            };
+            let text = topics::PaperText::new(&paper);
+            for (phrase, prefix) in phrases {
+                let words = topics::tokenize(phrase);
+                let term = (Some(Field::Title), words.clone(), prefix);
+                let marked = highlight(title, &[term], Field::Title)
+                    .iter()
+                    .any(|p| p.hit);
+                let matched = text.contains_words(Some(Field::Title), &words, prefix);
+                assert_eq!(marked, matched, "{phrase:?} in {title:?}");
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ mod text;
 
 pub use query::{Query, QueryError};
 pub use rank::{Scorer, ScoringTerm};
-pub use text::{Field, PaperText, Phrase, tokenize};
+pub use text::{Field, PaperText, Phrase, is_phrase, tokenize, words};
 
 use crate::domain::Paper;
 
