@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use paperboy::config::Config;
 use paperboy::digest::DayList;
-use paperboy::mail::UnsubscribeLinks;
+use paperboy::mail::{UnsubscribeLinks, html_quoted_printable, text_quoted_printable};
 use paperboy::render::Renderer;
 use paperboy::source::parse_daily_papers;
 
@@ -75,7 +75,7 @@ fn bench(c: &mut Criterion) {
         .render(sub, date, &digest, &by_id, links.visible())
         .unwrap();
     g.bench_function("its HTML and text in quoted-printable", |b| {
-        b.iter(|| (email.html_quoted_printable(), email.text_quoted_printable()))
+        b.iter(|| (html_quoted_printable(&email), text_quoted_printable(&email)))
     });
     g.bench_function("loading the templates (Renderer::new)", |b| b.iter(fresh));
     g.finish();

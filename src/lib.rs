@@ -15,4 +15,6 @@ pub mod schedule;
 pub mod source;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod test_rng;
 pub mod topics;

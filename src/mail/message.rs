@@ -7,6 +7,10 @@ use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, 
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest as _, Sha256};
 
+use super::parts::{
+    html_quoted_printable, html_quoted_printable_into, quoted_printable_size_hint,
+    text_quoted_printable, text_quoted_printable_into,
+};
 use super::{MailError, UnsubscribeLinks};
 use crate::config::{Config, SmtpConfig};
 use crate::domain::{Subscriber, SubscriberKey};
@@ -63,11 +67,11 @@ impl<'a> Head<'a> {
 }
 
 pub fn build_message(head: &Head<'_>, rendered: Rendered) -> Result<Message, MailError> {
-    // Both parts quoted-printable, encoded here: the HTML reuses each card's encoding (see
-    // `Rendered::html_quoted_printable`); the bytes are those lettre would make of the text.
+    // Both parts quoted-printable, encoded here: each reuses its cards' encoding (see
+    // `parts`); the bytes are those lettre would make of the text.
     let bodies = [
-        rendered.text_quoted_printable(),
-        rendered.html_quoted_printable(),
+        text_quoted_printable(&rendered),
+        html_quoted_printable(&rendered),
     ];
     let mut msg = message_with(head, &rendered.subject, bodies)?;
     // Last: the signature covers the headers as they are now.
@@ -120,11 +124,11 @@ pub fn build_email(head: &Head<'_>, rendered: Rendered) -> Result<Email, MailErr
     // Room for the parts, and for what `SmtpSender::send` appends (the end of DATA and the
     // next transaction's commands) without a copy of the whole message.
     let mut bytes =
-        Vec::with_capacity(frame.len() + rendered.quoted_printable_size_hint() + SEND_HEADROOM);
+        Vec::with_capacity(frame.len() + quoted_printable_size_hint(&rendered) + SEND_HEADROOM);
     bytes.extend_from_slice(&frame[..text_at]);
-    rendered.text_quoted_printable_into(&mut bytes);
+    text_quoted_printable_into(&rendered, &mut bytes);
     bytes.extend_from_slice(&frame[after_text..html_at]);
-    rendered.html_quoted_printable_into(&mut bytes);
+    html_quoted_printable_into(&rendered, &mut bytes);
     bytes.extend_from_slice(&frame[after_html..]);
     Ok(Email {
         envelope: skeleton.envelope().clone(),

@@ -1,11 +1,15 @@
-//! Email: building the message (headers, MIME) and sending it (SMTP or an outbox directory).
+//! Email: building the message (headers, MIME, quoted-printable) and sending it (SMTP or an
+//! outbox directory).
 
 mod message;
+mod parts;
+mod qp;
 mod smtp;
 mod transport;
 mod unsubscribe;
 
 pub use message::{Email, Head, build_email, message_id, test_message_id};
+pub use parts::{html_quoted_printable, text_quoted_printable};
 pub use smtp::SmtpSender;
 pub use transport::Mailer;
 pub use unsubscribe::{Tokens, UnsubscribeLinks};

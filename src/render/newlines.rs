@@ -7,10 +7,6 @@
 //! before, and a run of lines that starts with a line that is not blank is normalised the
 //! same whatever came before it.
 
-use std::sync::Arc;
-
-use super::cards::Card;
-
 /// `s` normalised.
 pub(super) fn normalize_newlines(s: &str) -> String {
     // A CR is rare: looking for one byte first is much cheaper than searching for two.
@@ -101,11 +97,13 @@ impl CardLines {
 }
 
 /// `text` normalised, in which each of `cards` (where it starts, in order, not overlapping)
-/// is a copy of its card's text; and where each card's [`CardLines::normalized`] went.
-pub(super) fn normalize_with_cards(
+/// is a copy of its card's text, whose [`CardLines`] `lines` gives; and where each card's
+/// [`CardLines::normalized`] went.
+pub(super) fn normalize_with_cards<C: Clone>(
     text: &str,
-    cards: &[(usize, Arc<Card>)],
-) -> (String, Vec<(usize, Arc<Card>)>) {
+    cards: &[(usize, C)],
+    lines: impl for<'c> Fn(&'c C) -> Option<&'c CardLines>,
+) -> (String, Vec<(usize, C)>) {
     // A CR may join a line break across a card's edge: then everything is normalised as one.
     if cards.is_empty() || memchr::memchr(b'\r', text.as_bytes()).is_some() {
         return (normalize_newlines(text), Vec::new());
@@ -115,7 +113,7 @@ pub(super) fn normalize_with_cards(
     let mut blank = 1;
     let mut from = 0;
     for (at, card) in cards {
-        let Some(lines) = card.text_lines() else {
+        let Some(lines) = lines(card) else {
             continue;
         };
         let start = at + lines.start;
@@ -125,7 +123,7 @@ pub(super) fn normalize_with_cards(
         // `out` ends with that line break (where it is not empty): the card's normalised
         // lines, after their line break, start there.
         if let Some(at) = out.len().checked_sub(1) {
-            placed.push((at, Arc::clone(card)));
+            placed.push((at, card.clone()));
         }
         out.push_str(&lines.normalized[1..]);
         blank = lines.blank_after;
@@ -138,7 +136,7 @@ pub(super) fn normalize_with_cards(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::qp;
+    use crate::test_rng::Rng;
 
     #[test]
     fn the_signature_separator_keeps_its_space() {
@@ -170,7 +168,7 @@ mod tests {
         "a", "b c", " ", "\t", "\n", "\r", "\r\n", "-- ", "--", "\u{a0}", "é", "\n\n", "x ",
     ];
 
-    fn random_text(rng: &mut qp::tests::Rng, pieces: usize) -> String {
+    fn random_text(rng: &mut Rng, pieces: usize) -> String {
         (0..rng.below(pieces))
             .map(|_| PIECES[rng.below(PIECES.len())])
             .collect()
@@ -178,7 +176,7 @@ mod tests {
 
     #[test]
     fn newlines_are_normalized_as_lines_would_cut_them() {
-        let mut rng = qp::tests::Rng(0x2545_f491_4f6c_dd1d);
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
             let s = random_text(&mut rng, 12);
             assert_eq!(
@@ -191,31 +189,34 @@ mod tests {
 
     #[test]
     fn cards_normalized_once_make_the_text_normalized_whole() {
-        let paper = Arc::new(crate::source::recorded_papers().remove(0));
-        let mut rng = qp::tests::Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let mut reused = 0;
         for _ in 0..20_000 {
             // Cards without CR (a CR anywhere sends the whole text the slow way).
             let card_texts: Vec<String> = (0..3)
                 .map(|_| random_text(&mut rng, 14).replace('\r', ""))
                 .collect();
-            let cards: Vec<Arc<Card>> = card_texts
-                .iter()
-                .map(|t| Arc::new(Card::new(&paper, 0, None, Some(t.clone()))))
+            // Each card's text with its lines, as a card keeps them.
+            let cards: Vec<(String, Option<CardLines>)> = card_texts
+                .into_iter()
+                .map(|t| {
+                    let lines = CardLines::of(&t);
+                    (t, lines)
+                })
                 .collect();
             let mut text = String::new();
             let mut placed = Vec::new();
             for _ in 0..rng.below(5) {
                 text.push_str(&random_text(&mut rng, 4));
                 let card = &cards[rng.below(cards.len())];
-                placed.push((text.len(), Arc::clone(card)));
-                text.push_str(card.text.as_deref().unwrap());
+                placed.push((text.len(), card));
+                text.push_str(&card.0);
             }
             text.push_str(&random_text(&mut rng, 4));
-            let (normalized, at) = normalize_with_cards(&text, &placed);
+            let (normalized, at) = normalize_with_cards(&text, &placed, |c| c.1.as_ref());
             assert_eq!(normalized, normalize_newlines(&text), "{text:?}");
             for (at, card) in &at {
-                let lines = &card.text_lines().unwrap().normalized;
+                let lines = &card.1.as_ref().unwrap().normalized;
                 assert_eq!(&normalized[*at..at + lines.len()], lines, "{text:?}");
                 reused += 1;
             }

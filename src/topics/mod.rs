@@ -8,7 +8,7 @@ mod text;
 pub use query::{Query, QueryError};
 pub use rank::{Scorer, ScoringTerm};
 pub use settings::{TopicSettings, build_filter, build_topics};
-pub use text::{Field, PaperText, Phrase, tokenize};
+pub use text::{Field, PaperText, Phrase, is_phrase, tokenize, words};
 
 use crate::domain::Paper;
 

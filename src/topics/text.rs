@@ -6,10 +6,16 @@ use crate::domain::Paper;
 /// (spaces, hyphens, punctuation) separates words, in keywords and in papers alike, so
 /// "text-to-image" and "text to image" are the same phrase.
 pub fn tokenize(text: &str) -> Vec<String> {
+    words(text).map(|(_, w)| w.to_lowercase()).collect()
+}
+
+/// The words [`tokenize`] makes of `text`, as written (not lowercased), each with the byte
+/// offset where it starts: for showing where a phrase matched.
+pub fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
-        .collect()
+        // A piece of `text`: its offset is how far its first byte is from `text`'s.
+        .map(move |w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
 }
 
 /// A keyword or phrase as its words. Built only from non-empty input.
@@ -67,14 +73,22 @@ fn holds(words: &[String], phrase: &[String], prefix: bool) -> bool {
     if n == 0 || words.len() < n {
         return false;
     }
-    words.windows(n).any(|w| {
-        w[..n - 1] == phrase[..n - 1]
-            && if prefix {
-                !w[n - 1].is_empty() && w[n - 1].starts_with(phrase[n - 1].as_str())
-            } else {
-                w[n - 1] == phrase[n - 1]
-            }
-    })
+    words.windows(n).any(|w| is_phrase(w, phrase, prefix))
+}
+
+/// Whether `words` (lowercase, as [`tokenize`] makes them), as many as `phrase` has, are
+/// `phrase`; with `prefix`, the last of `words` only has to begin with its last word. The
+/// one rule by which a phrase matches, for finding it and for showing where it is.
+pub fn is_phrase(words: &[String], phrase: &[String], prefix: bool) -> bool {
+    let n = phrase.len();
+    n > 0
+        && words.len() == n
+        && words[..n - 1] == phrase[..n - 1]
+        && if prefix {
+            !words[n - 1].is_empty() && words[n - 1].starts_with(phrase[n - 1].as_str())
+        } else {
+            words[n - 1] == phrase[n - 1]
+        }
 }
 
 impl PaperText {
@@ -110,9 +124,7 @@ impl PaperText {
         if n == 0 || w.len() < n {
             return 0;
         }
-        (0..=w.len() - n)
-            .filter(|&i| holds(&w[i..i + n], words, prefix))
-            .count()
+        w.windows(n).filter(|w| is_phrase(w, words, prefix)).count()
     }
 
     /// In the title, the abstract or the AI keywords.
@@ -175,6 +187,27 @@ mod tests {
         assert!(has(&p, "text-to-image"));
         assert!(!has(&p, "large language"), "no phrase spans two fields");
         assert!(has(&p, "language model"));
+    }
+
+    #[test]
+    fn words_are_found_where_they_stand() {
+        let text = "Text-to-Image, ÉVAL 2: ok";
+        let words: Vec<(usize, &str)> = words(text).collect();
+        assert_eq!(
+            words,
+            [
+                (0, "Text"),
+                (5, "to"),
+                (8, "Image"),
+                (15, "ÉVAL"),
+                (21, "2"),
+                (24, "ok")
+            ]
+        );
+        for (at, w) in &words {
+            assert_eq!(&text[*at..at + w.len()], *w);
+        }
+        assert_eq!(tokenize(text), ["text", "to", "image", "éval", "2", "ok"]);
     }
 
     #[test]
