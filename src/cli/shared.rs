@@ -55,11 +55,10 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     open_store_warm(cfg, 0).await
 }
 
-/// The store, with `extra` connections opened ahead (see `Store::connect_warm`).
+/// The store, with `extra` connections opened ahead (see `Store::connect_warm`). Its errors
+/// name the database themselves.
 pub async fn open_store_warm(cfg: &Config, extra: u32) -> anyhow::Result<Store> {
-    Store::connect_warm(&cfg.database_url, extra)
-        .await
-        .with_context(|| format!("database {}", cfg.database_url))
+    Ok(Store::connect_warm(&cfg.database_url, extra).await?)
 }
 
 /// The configured subscriber that `key` names, in whatever case either was written.
