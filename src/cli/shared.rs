@@ -7,7 +7,7 @@ use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 
 use crate::config::Config;
-use crate::domain::{EmailAddress, Subscriber, SubscriberKey};
+use crate::domain::{EmailAddress, Subscriber};
 use crate::jobs::{check_not_future, default_digest_date};
 use crate::source::HfSource;
 use crate::store::Store;
@@ -61,14 +61,9 @@ pub async fn open_store_warm(cfg: &Config, extra: u32) -> anyhow::Result<Store> 
     Ok(Store::connect_warm(&cfg.database_url, extra).await?)
 }
 
-/// The configured subscriber that `key` names, in whatever case either was written.
-pub fn configured<'a>(cfg: &'a Config, key: &SubscriberKey) -> Option<&'a Subscriber> {
-    cfg.subscribers.iter().find(|s| s.email.key() == *key)
-}
-
 /// The subscriber named by `who` (any case), or an error naming the config.
 pub fn find_subscriber<'a>(cfg: &'a Config, who: &str) -> anyhow::Result<&'a Subscriber> {
     let email = EmailAddress::parse(who).map_err(anyhow::Error::msg)?;
-    configured(cfg, &email.key())
+    cfg.subscriber(&email.key())
         .with_context(|| format!("{who} is not a subscriber in {}", cfg.origin))
 }

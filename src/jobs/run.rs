@@ -250,9 +250,7 @@ async fn run_inner(
                 continue;
             }
             let sub = cfg
-                .subscribers
-                .iter()
-                .find(|s| s.email.key() == d.subscriber)
+                .subscriber(&d.subscriber)
                 .context("a planned subscriber vanished from the config")?;
             let row = Row {
                 subscriber: &d.subscriber,
