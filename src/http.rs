@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::config::Config;
+use crate::domain::SubscriberKey;
 use crate::mail::Tokens;
 use crate::metrics::{Metrics, metrics};
 use crate::store::Store;
@@ -57,9 +58,19 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
+/// Who a page names, HTML-escaped: the configured subscriber's address as written there, as
+/// the command line names them; the key when no configured subscriber has it any more.
+fn shown(cfg: &Config, key: &SubscriberKey) -> String {
+    let address = cfg
+        .subscriber(key)
+        .map_or(key.as_str(), |s| s.email.as_str());
+    handlebars::html_escape(address)
+}
+
 /// Checks a token and records the opt-out: (status, HTML page).
 async fn opt_out(s: &HttpState, token: &str, via: &str) -> (StatusCode, String) {
-    let secret = s.config.borrow().unsubscribe.secret.clone();
+    let cfg = s.config.borrow().clone();
+    let secret = cfg.unsubscribe.secret.clone();
     let Some(key) = secret.and_then(|sec| Tokens::new(sec).verify(token)) else {
         return (
             StatusCode::FORBIDDEN,
@@ -79,7 +90,7 @@ async fn opt_out(s: &HttpState, token: &str, via: &str) -> (StatusCode, String) 
                     "You are unsubscribed",
                     &format!(
                         "<p>{} will receive no more paperboy digests.</p>",
-                        handlebars::html_escape(key.as_str())
+                        shown(&cfg, &key)
                     ),
                 ),
             )
@@ -103,7 +114,8 @@ async fn unsubscribe_link(
     State(s): State<HttpState>,
     axum::extract::Query(q): axum::extract::Query<TokenQuery>,
 ) -> impl IntoResponse {
-    let secret = s.config.borrow().unsubscribe.secret.clone();
+    let cfg = s.config.borrow().clone();
+    let secret = cfg.unsubscribe.secret.clone();
     let (code, html) = match secret.and_then(|sec| Tokens::new(sec).verify(&q.t)) {
         None => (
             StatusCode::FORBIDDEN,
@@ -122,7 +134,7 @@ async fn unsubscribe_link(
                      <form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" \
                      value=\"One-Click\"><button type=\"submit\" style=\"font-size:1rem;\
                      padding:.5rem 1rem;\">Unsubscribe</button></form>",
-                    handlebars::html_escape(key.as_str())
+                    shown(&cfg, &key)
                 ),
             ),
         ),

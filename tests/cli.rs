@@ -244,6 +244,29 @@ async fn a_configuration_error_ends_with_one_line_break() {
     assert!(ends_with_one_line_break(&out.stderr), "{:?}", out.stderr);
 }
 
+/// A URL whose password holds a `/` does not parse: the message shows neither the password
+/// nor the URL twice.
+#[tokio::test]
+async fn a_database_url_that_does_not_parse_is_shown_once_without_its_password() {
+    let pb = Paperboy::new(
+        "[database]\nurl = \"postgres://app:se/cret@127.0.0.1/pb\"\n\
+         [smtp]\nfrom = \"a@example.org\"\n[topics.ml]\nkeywords = [\"ml\"]\n",
+    );
+    let out = pb.run(&["status"]).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("cret"), "{}", out.stderr);
+    let message = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("paperboy: error:"))
+        .unwrap_or_else(|| panic!("an error line in {}", out.stderr));
+    assert_eq!(
+        message.matches("postgres://***@127.0.0.1/pb").count(),
+        1,
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn json_logs_env_overrides_and_implicit_tls() {
     let opts = SmtpOptions {

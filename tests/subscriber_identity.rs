@@ -212,8 +212,10 @@ macro_rules! on_db {
 async fn mixed_case_keys_of_the_previous_schema_are_folded_and_merged() {
     let dir = tempfile::tempdir().unwrap();
     let pg = (backend() == Backend::Postgres).then(PgDatabase::create);
-    let url = match &pg {
-        Some(pg) => pg.url.clone(),
+    // On PostgreSQL, every migration runs as a role that may not make temporary objects.
+    let role = pg.as_ref().map(PgDatabase::role_without_temp);
+    let url = match &role {
+        Some(role) => role.url.clone(),
         None => {
             let path = dir.path().join("paperboy.db");
             std::fs::File::create(&path).unwrap();
@@ -286,6 +288,14 @@ async fn mixed_case_keys_of_the_previous_schema_are_folded_and_merged() {
         "INSERT INTO delivery_paper_sets (arxiv_id, digest_date, first_delivery_id,
              delivery_ids) VALUES ($1, $2, $3, {insert_set})"
     );
+    if role.is_some() {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        let temp = sqlx::raw_sql("CREATE TEMP TABLE t (x INT)")
+            .execute(&mut c)
+            .await;
+        assert!(temp.is_err(), "the role may not make temporary tables");
+    }
     on_db!(&url, pool => {
         previous.run_to(10, &pool).await.unwrap();
         for (id, who, status, papers) in deliveries.iter().copied().chain([fay_again]) {

@@ -324,10 +324,21 @@ async fn every_way_to_unsubscribe_names_the_same_subscriber() {
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
+    // The link's page (a GET) and the one-click answer name her as configured, as the command
+    // line does.
+    let get = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let page = get(one_click.clone()).await;
+    assert!(
+        page.contains("Ada@Example.org will receive no more"),
+        "{page}"
+    );
     let (status, page) = post(one_click.clone()).await;
     assert_eq!(status, 200);
     assert!(
-        page.contains("ada@example.org will receive no more"),
+        page.contains("Ada@Example.org will receive no more"),
         "{page}"
     );
     let out = pb.run(&["subscribers", "list"]).await;
@@ -376,7 +387,14 @@ async fn every_way_to_unsubscribe_names_the_same_subscriber() {
     let (status, page) = post(format!("{base}t={old}")).await;
     assert_eq!(status, 200, "{page}");
     assert!(
-        page.contains("ada@example.org will receive no more"),
+        page.contains("Ada@Example.org will receive no more"),
+        "{page}"
+    );
+    // Someone no longer configured is named by their key (a GET records nothing).
+    let gone = old_style_token(SECRET, "Gone@Example.org");
+    let page = get(format!("{base}t={gone}")).await;
+    assert!(
+        page.contains("gone@example.org will receive no more"),
         "{page}"
     );
     pb.run(&["subscribers", "resume", "ada@example.org"]).await;

@@ -14,14 +14,16 @@
 -- * optouts (one per subscriber): the earliest opt-out is kept.
 -- runs, alerts, papers and daily_list hold no subscriber.
 
-CREATE FUNCTION pg_temp.folded(k TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE
-    AS $$ SELECT translate(k, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') $$;
-
-CREATE TEMP TABLE key_merges AS
+-- No temporary function or table (a server may refuse TEMP to the role that migrates): the
+-- fold is written out where it is used, and the merges are an ordinary table, dropped at the
+-- end of this migration (which runs in one transaction).
+CREATE TABLE key_merges_of_0011 AS
 WITH clashing AS (
-    SELECT DISTINCT pg_temp.folded(subscriber) AS folded, digest_date
+    SELECT DISTINCT translate(subscriber, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+                    AS folded,
+                    digest_date
       FROM deliveries
-     WHERE subscriber <> pg_temp.folded(subscriber)
+     WHERE subscriber <> translate(subscriber, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
 ), ranked AS (
     SELECT d.id, d.status, c.folded, c.digest_date,
            ROW_NUMBER() OVER (
@@ -31,7 +33,8 @@ WITH clashing AS (
                         d.id) AS place
       FROM clashing c
       JOIN deliveries d
-        ON d.digest_date = c.digest_date AND pg_temp.folded(d.subscriber) = c.folded
+        ON d.digest_date = c.digest_date
+       AND translate(d.subscriber, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') = c.folded
 )
 SELECT l.id AS loser, w.id AS winner, l.digest_date AS digest_date,
        l.status IN ('sent', 'sending') AS counts
@@ -61,7 +64,7 @@ INSERT INTO merged_deliveries
     SELECT d.id, m.winner, d.subscriber, d.digest_date, d.status, d.message_id, d.digest,
            d.paper_count, d.attempts, d.smtp_reply, d.error, d.created_at, d.updated_at,
            d.sent_at
-      FROM deliveries d JOIN key_merges m ON m.loser = d.id;
+      FROM deliveries d JOIN key_merges_of_0011 m ON m.loser = d.id;
 
 -- A set's ids are rewritten (once each, in order); its key, first_delivery_id, stays as it
 -- was.
@@ -69,26 +72,28 @@ UPDATE delivery_paper_sets s
    SET delivery_ids = ARRAY(
            SELECT DISTINCT COALESCE(m.winner, u.id)
              FROM unnest(s.delivery_ids) AS u(id)
-             LEFT JOIN key_merges m ON m.loser = u.id
+             LEFT JOIN key_merges_of_0011 m ON m.loser = u.id
             WHERE m.loser IS NULL OR m.counts
             ORDER BY 1)
- WHERE s.digest_date IN (SELECT digest_date FROM key_merges)
-   AND s.delivery_ids && ARRAY(SELECT loser FROM key_merges);
+ WHERE s.digest_date IN (SELECT digest_date FROM key_merges_of_0011)
+   AND s.delivery_ids && ARRAY(SELECT loser FROM key_merges_of_0011);
 
-DELETE FROM deliveries WHERE id IN (SELECT loser FROM key_merges);
-UPDATE deliveries SET subscriber = pg_temp.folded(subscriber)
- WHERE subscriber <> pg_temp.folded(subscriber);
+DELETE FROM deliveries WHERE id IN (SELECT loser FROM key_merges_of_0011);
+UPDATE deliveries
+   SET subscriber = translate(subscriber, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+ WHERE subscriber <> translate(subscriber, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz');
 
 DELETE FROM optouts
  WHERE subscriber IN (
        SELECT subscriber FROM (
            SELECT subscriber,
-                  ROW_NUMBER() OVER (PARTITION BY pg_temp.folded(subscriber)
-                                     ORDER BY at, subscriber) AS place
+                  ROW_NUMBER() OVER (
+                      PARTITION BY translate(subscriber, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+                      ORDER BY at, subscriber) AS place
              FROM optouts) AS o
         WHERE o.place > 1);
-UPDATE optouts SET subscriber = pg_temp.folded(subscriber)
- WHERE subscriber <> pg_temp.folded(subscriber);
+UPDATE optouts
+   SET subscriber = translate(subscriber, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+ WHERE subscriber <> translate(subscriber, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz');
 
-DROP TABLE key_merges;
-DROP FUNCTION pg_temp.folded(TEXT);
+DROP TABLE key_merges_of_0011;

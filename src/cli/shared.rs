@@ -7,7 +7,7 @@ use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 
 use crate::config::Config;
-use crate::domain::{EmailAddress, Subscriber, SubscriberKey};
+use crate::domain::{EmailAddress, Subscriber};
 use crate::jobs::{check_not_future, default_digest_date};
 use crate::source::HfSource;
 use crate::store::Store;
@@ -55,21 +55,15 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     open_store_warm(cfg, 0).await
 }
 
-/// The store, with `extra` connections opened ahead (see `Store::connect_warm`).
+/// The store, with `extra` connections opened ahead (see `Store::connect_warm`). Its errors
+/// name the database themselves.
 pub async fn open_store_warm(cfg: &Config, extra: u32) -> anyhow::Result<Store> {
-    Store::connect_warm(&cfg.database_url, extra)
-        .await
-        .with_context(|| format!("database {}", cfg.database_url))
-}
-
-/// The configured subscriber that `key` names, in whatever case either was written.
-pub fn configured<'a>(cfg: &'a Config, key: &SubscriberKey) -> Option<&'a Subscriber> {
-    cfg.subscribers.iter().find(|s| s.email.key() == *key)
+    Ok(Store::connect_warm(&cfg.database_url, extra).await?)
 }
 
 /// The subscriber named by `who` (any case), or an error naming the config.
 pub fn find_subscriber<'a>(cfg: &'a Config, who: &str) -> anyhow::Result<&'a Subscriber> {
     let email = EmailAddress::parse(who).map_err(anyhow::Error::msg)?;
-    configured(cfg, &email.key())
+    cfg.subscriber(&email.key())
         .with_context(|| format!("{who} is not a subscriber in {}", cfg.origin))
 }

@@ -13,7 +13,7 @@ use crate::domain::{EmailAddress, SubscriberKey};
 use crate::mail::Tokens;
 use crate::store::Store;
 
-use super::shared::{configured, open_store};
+use super::shared::open_store;
 
 #[derive(Debug, Subcommand)]
 pub enum SubscribersAction {
@@ -73,7 +73,7 @@ async fn act(cfg: &Config, store: &Store, action: SubscribersAction) -> anyhow::
                     .context("neither an address nor a valid unsubscribe token")?,
             };
             let first = store.opt_out(&key, "operator").await?;
-            match (configured(cfg, &key), first) {
+            match (cfg.subscriber(&key), first) {
                 (Some(s), true) => println!("{}: unsubscribed; no more digests", s.email),
                 (Some(s), false) => println!("{}: had already unsubscribed", s.email),
                 (None, true) => println!(
@@ -91,7 +91,7 @@ async fn act(cfg: &Config, store: &Store, action: SubscribersAction) -> anyhow::
                 .map_err(anyhow::Error::msg)?
                 .key();
             let cleared = store.resume(&key).await?;
-            match (configured(cfg, &key), cleared) {
+            match (cfg.subscriber(&key), cleared) {
                 (Some(s), true) => {
                     println!(
                         "{}: opt-out cleared; digests resume with the next run",

@@ -97,6 +97,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// The configured subscriber that `key` names, in whatever case either was written.
+    pub fn subscriber(&self, key: &SubscriberKey) -> Option<&Subscriber> {
+        self.subscribers.iter().find(|s| s.email.key() == *key)
+    }
+
     /// The subscriber's own limits (none by default).
     pub fn filter_for(&self, key: &SubscriberKey) -> &SubscriberFilter {
         static NONE: std::sync::OnceLock<SubscriberFilter> = std::sync::OnceLock::new();

@@ -34,7 +34,8 @@ pub(super) fn validate(
 ) -> Subscribers {
     let mut list = Vec::with_capacity(count);
     let mut filters = HashMap::new();
-    let mut seen: HashMap<SubscriberKey, usize> = HashMap::with_capacity(count);
+    // By mailbox, which is stricter than by key: two keys for one mailbox are refused too.
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(count);
     for (i, s) in raw.enumerate() {
         let key = format!("subscribers[{i}]");
         let s = match s {
@@ -51,7 +52,7 @@ pub(super) fn validate(
                 continue;
             }
         };
-        if let Some(first) = seen.insert(email.key(), i) {
+        if let Some(first) = seen.insert(email.mailbox_fold(), i) {
             problems.push(format!(
                 "{key}.email: {email} is already subscribed as subscribers[{first}]"
             ));

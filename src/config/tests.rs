@@ -93,6 +93,31 @@ fn every_problem_is_named_by_its_key() {
     assert!(e.contains("already subscribed as subscribers[1]"), "{e}");
 }
 
+/// `Élise@…` and `élise@…` are two keys (only ASCII letters are folded into the key), but one
+/// mailbox: both would get every digest. Refused like any other duplicate.
+#[test]
+fn two_subscribers_that_differ_only_in_non_ascii_case_are_refused() {
+    let e = problems(&format!(
+        "{BASE}[[subscribers]]\nemail = \"Élise@example.org\"\ntopics = [\"ml\"]\n\
+         [[subscribers]]\nemail = \"élise@Example.org\"\ntopics = [\"ml\"]\n"
+    ));
+    assert!(
+        e.contains(
+            "subscribers[1].email: élise@Example.org is already subscribed as subscribers[0]"
+        ),
+        "{e}"
+    );
+    // Letters that differ, not case, are two subscribers.
+    Config::load_str(
+        &format!(
+            "{BASE}[[subscribers]]\nemail = \"élise@example.org\"\ntopics = [\"ml\"]\n\
+             [[subscribers]]\nemail = \"elise@example.org\"\ntopics = [\"ml\"]\n"
+        ),
+        "t",
+    )
+    .unwrap();
+}
+
 #[test]
 fn empty_keywords_missing_from_and_bad_zone_are_refused() {
     let e = problems("[topics.ml]\nkeywords = []\n[schedule]\ntimezone = \"Mars/Olympus\"\n");

@@ -8,8 +8,9 @@ use super::EmailAddress;
 /// Who a subscriber is, for everything that is recorded or compared: the whole address with
 /// its ASCII letters folded to lower case (`A`-`Z` to `a`-`z`), every other character kept
 /// as written. So `ADA@Example.org`, `Ada@example.ORG` and `ada@example.org` are one
-/// subscriber: the config refuses two subscribers that differ only so, and mail providers
-/// treat local parts without regard to case.
+/// subscriber, as mail providers treat local parts without regard to case. `Élise@…` and
+/// `élise@…` are two keys, but one mailbox (see [`EmailAddress::mailbox_fold`]): the config
+/// refuses two subscribers whose addresses are one mailbox, so no two keys ever name one.
 ///
 /// ASCII-only folding is what both databases reproduce exactly, which the migration that
 /// folded the keys already stored relied on: SQLite's `lower()` folds only ASCII, and in
@@ -47,6 +48,15 @@ impl EmailAddress {
     pub fn key(&self) -> SubscriberKey {
         SubscriberKey::of(self)
     }
+
+    /// The address in full Unicode lower case: two addresses with equal folds are one mailbox
+    /// to a mail provider (`Élise@example.org`, `élise@example.org`), and the config refuses
+    /// two subscribers whose addresses are, which would send that mailbox every digest twice.
+    /// Stricter than the key (whose ASCII-only rule the databases reproduce), and a check
+    /// only: equal keys have equal folds, but nothing is recorded or looked up by this.
+    pub fn mailbox_fold(&self) -> String {
+        self.as_str().to_lowercase()
+    }
 }
 
 impl fmt::Display for SubscriberKey {
@@ -78,5 +88,14 @@ mod tests {
             SubscriberKey::from_stored("Ada@example.org".into()),
             key("ada@example.org")
         );
+    }
+
+    #[test]
+    fn addresses_that_differ_in_any_case_are_one_mailbox_but_keep_their_keys() {
+        let fold = |a: &str| EmailAddress::parse(a).unwrap().mailbox_fold();
+        assert_eq!(fold("Élise@Example.org"), fold("élise@example.org"));
+        assert_ne!(key("Élise@example.org"), key("élise@example.org"));
+        assert_eq!(fold("ADA@Example.org"), fold("ada@example.org"));
+        assert_ne!(fold("élise@example.org"), fold("elise@example.org"));
     }
 }

@@ -3,10 +3,12 @@
 pub mod alerts;
 mod deliver;
 mod plan;
+mod renderer;
 mod run;
 
-pub use deliver::{DeliverOptions, RelayLimits, backoff, deliver, renderer};
+pub use deliver::{DeliverOptions, RelayLimits, backoff, deliver};
 pub use plan::{PlanOutcome, plan};
+pub use renderer::renderer;
 pub use run::{RunOptions, RunOutcome, cli_deliver_options, run_date, settle_open_runs};
 
 use chrono::{NaiveDate, Utc};

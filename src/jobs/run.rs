@@ -9,7 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tracing::info;
 
 use super::alerts::{AlertKind, alert};
-use super::deliver::{Row, email_for, renderer};
+use super::deliver::{Row, email_for};
+use super::renderer::renderer;
 use super::{DeliverOptions, RunReport, deliver, plan};
 use crate::config::Config;
 use crate::mail::Mailer;
@@ -250,9 +251,7 @@ async fn run_inner(
                 continue;
             }
             let sub = cfg
-                .subscribers
-                .iter()
-                .find(|s| s.email.key() == d.subscriber)
+                .subscriber(&d.subscriber)
                 .context("a planned subscriber vanished from the config")?;
             let row = Row {
                 subscriber: &d.subscriber,

@@ -595,22 +595,29 @@ pub struct PgDatabase {
     pub url: String,
 }
 
+/// Runs `sql` (statements separated by `;`) on the database at `url`, on a runtime of its own
+/// (for set-up and clean-up outside async); what went wrong, connecting or running.
+fn admin_sql(url: &str, sql: String) -> Result<(), String> {
+    use sqlx::Connection;
+    let url = url.to_string();
+    block_on_own_runtime(async move {
+        let mut c = sqlx::PgConnection::connect(&url)
+            .await
+            .map_err(|e| format!("connecting to {POSTGRES_ENV}: {e}"))?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+}
+
 impl PgDatabase {
     pub fn create() -> Self {
-        use sqlx::Connection;
         let admin = postgres_url().expect("PAPERBOY_TEST_POSTGRES_URL is set");
         let name = format!("paperboy_test_{}", uuid::Uuid::new_v4().simple());
-        let sql = format!("CREATE DATABASE {name}");
-        let (a, n) = (admin.clone(), name.clone());
-        block_on_own_runtime(async move {
-            let mut c = sqlx::PgConnection::connect(&a)
-                .await
-                .unwrap_or_else(|e| panic!("connecting to {POSTGRES_ENV}: {e}"));
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("creating database {n}: {e}"));
-        });
+        admin_sql(&admin, format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
         let mut url = url::Url::parse(&admin).expect("PAPERBOY_TEST_POSTGRES_URL is a URL");
         url.set_path(&name);
         Self {
@@ -619,20 +626,50 @@ impl PgDatabase {
             url: url.to_string(),
         }
     }
+
+    /// A login role of its own that may create tables in this database's `public` schema but
+    /// not temporary ones: TEMP is revoked from PUBLIC on this database (and only here), as
+    /// some servers do. Dropped, with all it owns here, with the value returned.
+    pub fn role_without_temp(&self) -> PgRole {
+        let name = format!("paperboy_test_role_{}", uuid::Uuid::new_v4().simple());
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        let sql = format!(
+            "CREATE ROLE {name} LOGIN PASSWORD '{password}';
+             REVOKE TEMPORARY ON DATABASE {db} FROM PUBLIC;
+             GRANT CREATE ON SCHEMA public TO {name};",
+            db = self.name
+        );
+        admin_sql(&self.url, sql).unwrap_or_else(|e| panic!("creating role {name}: {e}"));
+        let mut url = url::Url::parse(&self.url).unwrap();
+        url.set_username(&name).unwrap();
+        url.set_password(Some(&password)).unwrap();
+        PgRole {
+            admin_of_db: self.url.clone(),
+            name,
+            url: url.to_string(),
+        }
+    }
 }
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        use sqlx::Connection;
-        let admin = self.admin.clone();
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        block_on_own_runtime(async move {
-            if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut c)
-                    .await;
-            }
-        });
+        let _ = admin_sql(&self.admin, sql);
+    }
+}
+
+/// A role made for one test (see [`PgDatabase::role_without_temp`]): its URL logs in as it.
+/// Dropped before its database (declare it after), with everything it owns there.
+pub struct PgRole {
+    admin_of_db: String,
+    name: String,
+    pub url: String,
+}
+
+impl Drop for PgRole {
+    fn drop(&mut self) {
+        let sql = format!("DROP OWNED BY {0} CASCADE; DROP ROLE {0};", self.name);
+        let _ = admin_sql(&self.admin_of_db, sql);
     }
 }
 

@@ -8,8 +8,8 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tracing::debug;
 
+use super::paper_cache::load_papers;
 use super::pass::{Job, QUEUED_WHILE_PLANNING, Shared};
-use super::prepare::load_papers;
 use crate::digest::Digest;
 
 /// Rows queued, and claimed by one query at most, while no plan is being written. The feeder

@@ -5,6 +5,7 @@
 
 mod feeder;
 mod limits;
+mod paper_cache;
 mod pass;
 mod prepare;
 mod recorder;
@@ -13,7 +14,6 @@ mod worker;
 
 pub use limits::RelayLimits;
 pub use pass::DeliverOptions;
-pub use prepare::renderer;
 pub(crate) use prepare::{Row, email_for};
 pub use send::backoff;
 

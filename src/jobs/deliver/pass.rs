@@ -149,6 +149,7 @@ pub(super) async fn release(
     sh.settled(1);
     Ok(r?)
 }
+
 /// How long ago `d` was planned.
 pub(super) fn age(d: &Delivery) -> Duration {
     (Utc::now() - d.created_at)

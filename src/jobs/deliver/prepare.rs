@@ -1,7 +1,6 @@
-//! From a planned row to its email: the renderer built from the config, the one function that
-//! renders and builds a row's email (a delivery's and a dry run's), and the preparing of a
-//! claimed row: skipped or given up on, or its digest's papers read (once per pass) and its
-//! email made.
+//! From a planned row to its email: the one function that renders and builds a row's email (a
+//! delivery's and a dry run's), and the preparing of a claimed row: skipped or given up on, or
+//! its digest's papers read (see paper_cache) and its email made.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -11,6 +10,7 @@ use chrono::NaiveDate;
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use super::paper_cache::load_papers;
 use super::pass::{Job, Ready, Shared, age, record, release};
 use crate::config::Config;
 use crate::digest::Digest;
@@ -18,38 +18,6 @@ use crate::domain::{ArxivId, Paper, Subscriber, SubscriberKey};
 use crate::mail::{Email, Head, MailError, UnsubscribeLinks, build_email};
 use crate::render::{RenderError, Renderer};
 use crate::store::{Delivery, DeliveryStatus};
-
-/// The papers of these digests, into the pass's cache (read from the store once each).
-pub(super) async fn load_papers(sh: &Shared, digests: &[&Digest]) -> anyhow::Result<()> {
-    let missing: Vec<&ArxivId> = {
-        let cache = sh.papers.read().unwrap_or_else(|e| e.into_inner());
-        let mut missing: Vec<&ArxivId> = (digests.iter())
-            .flat_map(|d| d.paper_ids())
-            .filter(|id| !cache.contains_key(*id))
-            .collect();
-        missing.sort_unstable();
-        missing.dedup();
-        missing
-    };
-    if !missing.is_empty() {
-        let found = sh.store.papers(&missing).await?;
-        keep_first(
-            &mut sh.papers.write().unwrap_or_else(|e| e.into_inner()),
-            found,
-        );
-    }
-    Ok(())
-}
-
-/// Adds the papers `found` that `cache` does not hold yet. Workers that started together read
-/// the same papers at once: the one a paper got first stays, as the Renderer tells the cards
-/// it rendered by their paper's address (an equal paper at another address is compared field
-/// by field, for every card of every email).
-fn keep_first(cache: &mut HashMap<ArxivId, Arc<Paper>>, found: HashMap<ArxivId, Paper>) {
-    for (id, paper) in found {
-        cache.entry(id).or_insert_with(|| Arc::new(paper));
-    }
-}
 
 /// A queued row, taken without waiting, prepared: the first that is to be sent (the others
 /// taken on the way are recorded). None when nothing is queued or the queue is in use.
@@ -68,14 +36,6 @@ pub(super) async fn prepare_queued(
             }
         }
     }
-}
-
-/// The renderer of the config's digest options and topics: the built-in templates, or an
-/// operator's of the same name in `digest.templates_dir`. The one place the command line, the
-/// daemon (for each pass, and to check a reloaded config) and a run build theirs (tests that
-/// render with other options call `Renderer::new` themselves).
-pub fn renderer(cfg: &Config) -> Result<Arc<Renderer>, RenderError> {
-    Renderer::new(&cfg.digest, &cfg.topics).map(Arc::new)
 }
 
 /// What of a planned row its email is made from.
@@ -177,28 +137,5 @@ pub(super) async fn prepare(sh: &Shared, job: Job) -> anyhow::Result<Option<Read
             warn!(delivery = d.id, error = %e, "message could not be built");
             Ok(None)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_paper_read_again_keeps_the_address_it_got_first() {
-        let papers = crate::source::recorded_papers();
-        let found = |n: usize| -> HashMap<ArxivId, Paper> {
-            papers[..n]
-                .iter()
-                .map(|p| (p.id.clone(), p.clone()))
-                .collect()
-        };
-        let mut cache = HashMap::new();
-        keep_first(&mut cache, found(1));
-        let first = Arc::clone(&cache[&papers[0].id]);
-        // Another worker read the same paper, and one more, at the same time.
-        keep_first(&mut cache, found(2));
-        assert_eq!(cache.len(), 2);
-        assert!(Arc::ptr_eq(&cache[&papers[0].id], &first));
     }
 }

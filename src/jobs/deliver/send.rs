@@ -38,7 +38,6 @@ pub(super) enum Outcome {
     Stopped,
 }
 
-/// Takes queued rows until the queue closes; after an error or a stop, hands them back.
 /// Sends one prepared delivery and records its outcome. `next`: the message to be sent
 /// after it, if one is ready.
 pub(super) async fn send_ready(

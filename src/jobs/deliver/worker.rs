@@ -12,6 +12,7 @@ use super::send::{Outcome, backoff, send_ready};
 use crate::mail::Mailer;
 use crate::store::Delivery;
 
+/// Takes queued rows until the queue closes; after an error or a stop, hands them back.
 pub(super) async fn worker(
     sh: Arc<Shared>,
     mut mailer: Mailer,
