@@ -27,16 +27,7 @@ async fn a_saved_response_replays_a_day_from_a_file_or_a_file_url() {
         &section,
         ADA,
     ));
-    let file = fixture("2026-04-10.json");
-    let out = pb
-        .run(&[
-            "send",
-            "--date",
-            "2026-04-10",
-            "--source-file",
-            file.to_str().unwrap(),
-        ])
-        .await;
+    let out = pb.send_recorded_day("2026-04-10").await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("35 papers"), "{}", out.stdout);
     assert_eq!(smtp.received().len(), 1);
@@ -59,7 +50,7 @@ async fn a_saved_response_replays_a_day_from_a_file_or_a_file_url() {
             "--date",
             "2026-04-13",
             "--source-file",
-            file.to_str().unwrap(),
+            fixture("2026-04-10.json").to_str().unwrap(),
         ])
         .await;
     assert_eq!(out.code, 1);
@@ -152,16 +143,7 @@ async fn templates_dir_overrides_built_ins_and_a_broken_template_is_a_config_err
         "[digest]\ntemplates_dir = \"tpl\"\n[delivery]",
     );
     pb.set_config(&cfg);
-    let file = fixture("2026-04-10.json");
-    let out = pb
-        .run(&[
-            "send",
-            "--date",
-            "2026-04-10",
-            "--source-file",
-            file.to_str().unwrap(),
-        ])
-        .await;
+    let out = pb.send_recorded_day("2026-04-10").await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let got = smtp.received();
     assert_eq!(
@@ -180,15 +162,7 @@ async fn templates_dir_overrides_built_ins_and_a_broken_template_is_a_config_err
 
     // Strict mode: a misspelt field fails loudly at render time, and the delivery stays pending.
     std::fs::write(tdir.join("digest.html.hbs"), "<p>{{paper_cuont}}</p>").unwrap();
-    let out = pb
-        .run(&[
-            "send",
-            "--date",
-            "2026-04-16",
-            "--source-file",
-            fixture("2026-04-16.json").to_str().unwrap(),
-        ])
-        .await;
+    let out = pb.send_recorded_day("2026-04-16").await;
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("paper_cuont"), "{}", out.stderr);
     assert_eq!(
@@ -197,15 +171,7 @@ async fn templates_dir_overrides_built_ins_and_a_broken_template_is_a_config_err
         "nothing sent with a broken template"
     );
     std::fs::remove_file(tdir.join("digest.html.hbs")).unwrap();
-    let out = pb
-        .run(&[
-            "send",
-            "--date",
-            "2026-04-16",
-            "--source-file",
-            fixture("2026-04-16.json").to_str().unwrap(),
-        ])
-        .await;
+    let out = pb.send_recorded_day("2026-04-16").await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         smtp.received().len(),
@@ -320,16 +286,7 @@ async fn send_empty_sends_a_no_papers_email_and_future_dates_are_refused() {
         &smtp_section(&smtp, &SmtpOptions::default()),
         subs,
     ));
-    let file = fixture("2026-04-10.json");
-    let out = pb
-        .run(&[
-            "send",
-            "--date",
-            "2026-04-10",
-            "--source-file",
-            file.to_str().unwrap(),
-        ])
-        .await;
+    let out = pb.send_recorded_day("2026-04-10").await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let got = smtp.received();
     assert_eq!(got.len(), 1);

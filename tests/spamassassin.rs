@@ -114,16 +114,7 @@ async fn spamassassin_finds_nothing_in_the_digest() {
              send_empty = true\n",
             smtp_section(&smtp, &SmtpOptions::default())
         ));
-        let file = fixture("2026-04-10.json");
-        let out = pb
-            .run(&[
-                "send",
-                "--date",
-                "2026-04-10",
-                "--source-file",
-                file.to_str().unwrap(),
-            ])
-            .await;
+        let out = pb.send_recorded_day("2026-04-10").await;
         assert_eq!(out.code, 0, "{}", out.stderr);
         let got = smtp.received();
         assert_eq!(got.len(), 2, "a digest for each subscriber");

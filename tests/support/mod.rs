@@ -764,6 +764,14 @@ impl Paperboy {
         self.run_with_env(args, &[]).await
     }
 
+    /// `paperboy send` of a recorded day (`tests/fixtures/hf/DAY.json`) under its own date.
+    pub async fn send_recorded_day(&self, day: &str) -> RunOutput {
+        let file = fixture(&format!("{day}.json"));
+        let file = file.to_str().expect("the fixture path is UTF-8");
+        self.run(&["send", "--date", day, "--source-file", file])
+            .await
+    }
+
     pub async fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> RunOutput {
         let mut cmd = self.command(args);
         cmd.envs(env.iter().copied());
