@@ -5,6 +5,6 @@ mod paper;
 mod subscriber;
 mod subscriber_key;
 
-pub use paper::{ArxivId, Paper, join_words, normalize_whitespace, papers_by_id};
+pub use paper::{ArxivId, Paper, join_words, normalize_whitespace, papers_by_id, show_id};
 pub use subscriber::{EmailAddress, Subscriber};
 pub use subscriber_key::SubscriberKey;
