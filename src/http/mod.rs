@@ -1,0 +1,41 @@
+//! The optional HTTP listener (`[http] listen`): `/healthz`, `/metrics`, and `/unsubscribe`
+//! (the signed link of the email's footer, and RFC 8058 one-click POSTs).
+
+mod health;
+mod metrics_page;
+mod pages;
+mod unsubscribe;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// What the handlers read: the store, the current config, and the scheduler's heartbeat.
+#[derive(Clone)]
+pub struct HttpState {
+    pub store: Store,
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Unix time of the scheduler loop's last turn.
+    pub heartbeat: Arc<AtomicI64>,
+    /// How stale the heartbeat may be before the scheduler counts as stuck.
+    pub heartbeat_max_age: i64,
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, state: HttpState) -> std::io::Result<()> {
+    info!(addr = %listener.local_addr()?, "HTTP listener up: /healthz, /metrics");
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/metrics", axum::routing::get(metrics_page::metrics_text))
+        .route(
+            "/unsubscribe",
+            axum::routing::get(unsubscribe::unsubscribe_link)
+                .post(unsubscribe::unsubscribe_one_click),
+        )
+        .with_state(state);
+    axum::serve(listener, app).await
+}
