@@ -488,11 +488,7 @@ async fn healthz_and_metrics_tell_the_truth_about_the_deliveries() {
         ..Default::default()
     };
     let smtp = SmtpServer::start(opts.clone());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let cfg = config(
         &api,
         &smtp_section(&smtp, &opts),

@@ -1,7 +1,9 @@
 //! The optional HTTP listener (`[http] listen`): `/healthz`, `/metrics`, and `/unsubscribe`
 //! (the signed link of the email's footer, and RFC 8058 one-click POSTs).
 
+mod conn_clock;
 mod health;
+mod listener;
 mod metrics_page;
 mod pages;
 mod unsubscribe;
@@ -26,8 +28,14 @@ pub struct HttpState {
     pub heartbeat_max_age: i64,
 }
 
+/// Serves the routes on `listener` with the limits of `[http]` as they were at the start.
 pub async fn serve(listener: tokio::net::TcpListener, state: HttpState) -> std::io::Result<()> {
-    info!(addr = %listener.local_addr()?, "HTTP listener up: /healthz, /metrics");
+    let limits = state.config.borrow().http_limits;
+    info!(
+        addr = %listener.local_addr()?,
+        max_connections = limits.max_connections,
+        "HTTP listener up: /healthz, /metrics, /unsubscribe"
+    );
     let app = axum::Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/metrics", axum::routing::get(metrics_page::metrics_text))
@@ -37,5 +45,5 @@ pub async fn serve(listener: tokio::net::TcpListener, state: HttpState) -> std::
                 .post(unsubscribe::unsubscribe_one_click),
         )
         .with_state(state);
-    axum::serve(listener, app).await
+    listener::serve(listener, app, limits).await
 }
