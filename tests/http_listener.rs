@@ -1,12 +1,14 @@
 //! The HTTP listener (`paperboy serve`) under real TCP clients: requests whose headers never
-//! finish and connections left idle are closed, and the connection limit makes a new client
-//! wait until one closes.
+//! finish and connections left idle are closed, the connection limit makes a new client wait
+//! until one closes, and every answer carries the no-store, nosniff and frame-protection
+//! headers.
 
 mod support;
 
 use std::io::Read;
 use std::time::Duration;
 
+use secrecy::SecretString;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,8 +22,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// `paperboy serve` on a port of its own, with these `[http]` keys (besides `listen`) and
 /// these sections more.
 struct Serving {
-    /// Its directory, with the config and the database.
-    _pb: Paperboy,
+    pb: Paperboy,
     port: u16,
     _child: tokio::process::Child,
 }
@@ -46,7 +47,7 @@ impl Serving {
             .spawn()
             .unwrap();
         let serving = Self {
-            _pb: pb,
+            pb,
             port,
             _child: child,
         };
@@ -274,4 +275,53 @@ async fn a_connection_left_idle_is_closed_before_and_between_requests() {
         .unwrap();
     assert_eq!(read_answer(&mut kept).await.status, 200);
     closed_by_server(&mut kept, "a kept-alive connection left idle").await;
+}
+
+/// A signed link's token for ada@example.org.
+fn ada_token() -> String {
+    paperboy::mail::Tokens::new(SecretString::from(SECRET)).sign(
+        &paperboy::domain::SubscriberKey::from_stored("ada@example.org".into()),
+    )
+}
+
+#[tokio::test]
+async fn every_answer_is_uncached_unsniffed_and_unframeable() {
+    let s = Serving::start("", "").await;
+    let ok = format!("/unsubscribe?t={}", ada_token());
+    let forged = format!("/unsubscribe?t={}x", ada_token());
+    let form = ["Content-Type: application/x-www-form-urlencoded"];
+    let one_click = "List-Unsubscribe=One-Click";
+    let routes: [(&str, &str, &[&str], &str, u16); 10] = [
+        ("GET", "/healthz", &[], "", 200),
+        ("GET", "/metrics", &[], "", 200),
+        ("GET", &ok, &[], "", 200),
+        ("GET", &forged, &[], "", 403),
+        ("GET", "/unsubscribe", &[], "", 403),
+        ("GET", "/unsubscribe?t=a&t=b", &[], "", 400),
+        ("POST", &forged, &form, one_click, 403),
+        ("POST", &ok, &form, one_click, 200),
+        ("PUT", &ok, &form, one_click, 405),
+        ("GET", "/no/such/page", &[], "", 404),
+    ];
+    for (method, path, headers, body, status) in routes {
+        let a = s.request(method, path, headers, body).await;
+        let what = format!("{method} {path}: {a:?}");
+        assert_eq!(a.status, status, "{what}");
+        assert_eq!(a.header("cache-control"), Some("no-store"), "{what}");
+        assert_eq!(
+            a.header("x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+        assert_eq!(a.header("x-frame-options"), Some("DENY"), "{what}");
+        let csp = a.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}");
+        assert_eq!(a.header("referrer-policy"), Some("no-referrer"), "{what}");
+    }
+    let out = s.pb.run(&["subscribers", "list"]).await;
+    assert!(
+        out.stdout.contains("ada@example.org  unsubscribed"),
+        "{}",
+        out.stdout
+    );
 }

@@ -6,6 +6,7 @@ mod health;
 mod listener;
 mod metrics_page;
 mod pages;
+mod security_headers;
 mod unsubscribe;
 
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub async fn serve(listener: tokio::net::TcpListener, state: HttpState) -> std::
             axum::routing::get(unsubscribe::unsubscribe_link)
                 .post(unsubscribe::unsubscribe_one_click),
         )
+        .fallback(pages::not_found)
+        .layer(axum::middleware::map_response(security_headers::add))
         .with_state(state);
     listener::serve(listener, app, limits).await
 }

@@ -52,3 +52,12 @@ pub(super) fn shown(cfg: &Config, key: &SubscriberKey) -> String {
         .map_or(key.as_str(), |s| s.email.as_str());
     handlebars::html_escape(address)
 }
+
+/// Any path the listener does not serve.
+pub(super) async fn not_found() -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "<p>There is no such page here.</p>",
+    )
+}
