@@ -291,13 +291,14 @@ async fn every_answer_is_uncached_unsniffed_and_unframeable() {
     let forged = format!("/unsubscribe?t={}x", ada_token());
     let form = ["Content-Type: application/x-www-form-urlencoded"];
     let one_click = "List-Unsubscribe=One-Click";
-    let routes: [(&str, &str, &[&str], &str, u16); 10] = [
+    let routes: [(&str, &str, &[&str], &str, u16); 11] = [
         ("GET", "/healthz", &[], "", 200),
         ("GET", "/metrics", &[], "", 200),
         ("GET", &ok, &[], "", 200),
         ("GET", &forged, &[], "", 403),
         ("GET", "/unsubscribe", &[], "", 403),
         ("GET", "/unsubscribe?t=a&t=b", &[], "", 400),
+        ("POST", &ok, &[], "", 400),
         ("POST", &forged, &form, one_click, 403),
         ("POST", &ok, &form, one_click, 200),
         ("PUT", &ok, &form, one_click, 405),

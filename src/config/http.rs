@@ -12,7 +12,7 @@ pub struct HttpLimits {
     /// Connections open at once; further ones wait to be accepted until one closes.
     pub max_connections: usize,
     /// The time a client has to send a request's line and headers once it has begun it (its
-    /// first byte).
+    /// first byte), and then its body.
     pub header_timeout: Duration,
     /// The time a connection may wait for a request (after it opens, or after an answer), and
     /// the time an answer may wait for the client to read it.

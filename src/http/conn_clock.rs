@@ -2,7 +2,7 @@
 //! (after the connection opens, or after an answer) is bounded by `idle_timeout`; a request
 //! whose first byte has come must complete its line and headers within `header_timeout`
 //! (a client sending them a byte at a time, or stalling half-way, is closed then); while a
-//! handler runs the clock stops.
+//! handler runs the clock stops (the handler bounds its own body reads).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

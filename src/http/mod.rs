@@ -5,6 +5,7 @@ mod conn_clock;
 mod health;
 mod listener;
 mod metrics_page;
+mod one_click_body;
 mod pages;
 mod security_headers;
 mod unsubscribe;
