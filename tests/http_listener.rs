@@ -1,7 +1,7 @@
 //! The HTTP listener (`paperboy serve`) under real TCP clients: requests whose headers never
 //! finish and connections left idle are closed, the connection limit makes a new client wait
-//! until one closes, and every answer carries the no-store, nosniff and frame-protection
-//! headers.
+//! until one closes, every answer carries the no-store, nosniff and frame-protection headers,
+//! and `/healthz` under `serve` claims no scheduler and tells a failed run.
 
 mod support;
 
@@ -326,3 +326,48 @@ async fn every_answer_is_uncached_unsniffed_and_unframeable() {
         out.stdout
     );
 }
+
+/// Under `serve` there is no scheduler: /healthz says so and claims none alive. A failed run
+/// in the database (a `send` whose source failed) makes it "degraded" (still 200: the
+/// listener works); the run done again brings it back to "ok".
+async fn healthz_under_serve_claims_no_scheduler_and_tells_a_failed_run() {
+    let api = HfApi::start().await;
+    api.set_mode(Mode::Status(500));
+    let source = format!("[source]\nbase_url = {:?}\nretries = 0", api.base_url);
+    let s = Serving::start("", &source).await;
+    let (code, h) = health(&s).await;
+    assert_eq!(code, 200, "{h}");
+    assert_eq!(h["status"], "ok", "{h}");
+    assert_eq!(h["scheduler"], "none", "{h}");
+    assert!(
+        h.get("scheduler_alive").is_none() && h.get("scheduler_heartbeat_age_seconds").is_none(),
+        "no field claims a scheduler: {h}"
+    );
+    assert_eq!(h["last_run"], serde_json::Value::Null, "{h}");
+
+    let out = s.pb.run(&["send", "--date", "2026-04-13"]).await;
+    assert_eq!(out.code, 1, "the source fails: {}", out.stderr);
+    let (code, h) = health(&s).await;
+    assert_eq!(code, 200, "{h}");
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["database"], "ok", "{h}");
+    assert_eq!(h["last_run"]["status"], "failed", "{h}");
+    assert_eq!(h["last_run"]["digest_date"], "2026-04-13", "{h}");
+    assert!(h["last_run"]["error"].is_string(), "{h}");
+
+    api.set_mode(Mode::Normal);
+    api.serve_day("2026-04-13", fixture_items("2026-04-10"));
+    let out = s.pb.run(&["send", "--date", "2026-04-13"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (code, h) = health(&s).await;
+    assert_eq!((code, &h["status"]), (200, &"ok".into()), "{h}");
+    assert_eq!(h["last_run"]["status"], "done", "{h}");
+}
+
+async fn health(s: &Serving) -> (u16, serde_json::Value) {
+    let a = s.request("GET", "/healthz", &[], "").await;
+    let h = serde_json::from_str(&a.body).unwrap();
+    (a.status, h)
+}
+
+on_both_backends!(healthz_under_serve_claims_no_scheduler_and_tells_a_failed_run);

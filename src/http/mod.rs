@@ -24,10 +24,18 @@ use crate::store::Store;
 pub struct HttpState {
     pub store: Store,
     pub config: watch::Receiver<Arc<Config>>,
+    /// The scheduler's heartbeat under `paperboy run`; `None` under `paperboy serve`, which
+    /// has no scheduler.
+    pub scheduler: Option<SchedulerHeartbeat>,
+}
+
+/// The scheduler loop's sign of life.
+#[derive(Clone)]
+pub struct SchedulerHeartbeat {
     /// Unix time of the scheduler loop's last turn.
-    pub heartbeat: Arc<AtomicI64>,
-    /// How stale the heartbeat may be before the scheduler counts as stuck.
-    pub heartbeat_max_age: i64,
+    pub last_turn: Arc<AtomicI64>,
+    /// How stale the heartbeat may be (seconds) before the scheduler counts as stuck.
+    pub max_age: i64,
 }
 
 /// Serves the routes on `listener` with the limits of `[http]` as they were at the start.
