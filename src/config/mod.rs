@@ -25,6 +25,7 @@ use std::time::Duration;
 pub use self::alerts::AlertsConfig;
 pub use self::delivery::TransportKind;
 pub use self::digest::{DigestConfig, TextChoice};
+pub use self::http::HttpLimits;
 pub use self::mail::{Security, SmtpConfig, UnsubscribeConfig};
 pub use crate::schedule::DigestDay;
 
@@ -79,6 +80,8 @@ pub struct Config {
     pub grace_period: Duration,
     /// Where the optional HTTP listener (health, metrics) listens.
     pub http_listen: Option<std::net::SocketAddr>,
+    /// The listener's connection limit and time-outs (read when it starts).
+    pub http_limits: HttpLimits,
     pub unsubscribe: UnsubscribeConfig,
     /// DKIM signing of every message, when configured.
     pub dkim: Option<Arc<lettre::message::dkim::DkimConfig>>,
@@ -194,7 +197,7 @@ fn validate(
     let smtp = mail::validate_smtp(raw.smtp, &mut problems);
     let unsubscribe = mail::validate_unsubscribe(raw.unsubscribe, &mut problems);
     let dkim = mail::validate_dkim(raw.dkim, &mut problems);
-    let http_listen = http::validate(raw.http, &mut problems);
+    let (http_listen, http_limits) = http::validate(raw.http, &mut problems);
     let delivery = delivery::validate(raw.delivery, &mut problems);
     let alerts = alerts::validate(raw.alerts, &mut problems);
     let database_url = database::validate(raw.database, &mut problems);
@@ -223,6 +226,7 @@ fn validate(
         schedule_policy: timing.policy,
         grace_period: raw.daemon.grace_period,
         http_listen,
+        http_limits,
         unsubscribe,
         dkim,
         smtp,

@@ -111,10 +111,26 @@ impl Default for RawDaemon {
 }
 
 /// `[http]`: the optional listener.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawHttp {
     pub(super) listen: String,
+    pub(super) max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub(super) header_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(super) idle_timeout: Duration,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self {
+            listen: String::new(),
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// `[dkim]`: signing.

@@ -702,6 +702,33 @@ pub async fn db_count(url: &str, sql: &str) -> i64 {
     on_test_db!(url, pool => sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap())
 }
 
+// ------------------------------------------------------------------ ports and browsers
+
+/// A loopback port that is free now (for a listener the test's config names).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Chromium (or Chrome): `PAPERBOY_CHROMIUM`, else the first on the PATH.
+pub fn chromium() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("PAPERBOY_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(PathBuf::from)
+}
+
 // ------------------------------------------------------------------ the paperboy binary
 
 /// A working directory with a config file, in which the real binary runs; on the backend of
