@@ -339,6 +339,8 @@ pub struct SmtpOptions {
     pub delay_ms: Option<u64>,
     /// Offer PIPELINING.
     pub pipelining: bool,
+    /// AUTH mechanisms not offered (`PLAIN`, `LOGIN`).
+    pub auth_exclude: Vec<String>,
 }
 
 pub struct SmtpServer {
@@ -386,6 +388,9 @@ impl SmtpServer {
         }
         if opts.pipelining {
             cmd.arg("--pipelining");
+        }
+        for m in &opts.auth_exclude {
+            cmd.args(["--auth-exclude", m]);
         }
         let mut child = cmd
             .stdout(Stdio::piped())
