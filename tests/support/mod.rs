@@ -765,6 +765,19 @@ impl Paperboy {
         cmd
     }
 
+    /// The binary started with `args` (`run`, say) and left running, its log lines piped on
+    /// stderr (uncoloured), killed when dropped.
+    #[allow(dead_code)] // not every test binary keeps one running
+    pub fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        self.command(args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("paperboy starts")
+    }
+
     pub async fn run(&self, args: &[&str]) -> RunOutput {
         self.run_with_env(args, &[]).await
     }
