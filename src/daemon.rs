@@ -353,6 +353,7 @@ impl Daemon {
                     cron = c.schedule.pattern(),
                     "configuration reloaded"
                 );
+                c.log_warnings();
                 self.cfg = Arc::new(c);
                 self.published.send_replace(self.cfg.clone());
             }

@@ -247,10 +247,19 @@ impl Default for RawAlerts {
 }
 
 /// `[database]`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawDatabase {
     pub(super) url: String,
+}
+
+/// The URL without its password.
+impl std::fmt::Debug for RawDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawDatabase")
+            .field("url", &crate::store::DatabaseUrl::new(self.url.as_str()))
+            .finish()
+    }
 }
 
 impl Default for RawDatabase {

@@ -339,6 +339,8 @@ pub struct SmtpOptions {
     pub delay_ms: Option<u64>,
     /// Offer PIPELINING.
     pub pipelining: bool,
+    /// AUTH mechanisms not offered (`PLAIN`, `LOGIN`).
+    pub auth_exclude: Vec<String>,
 }
 
 pub struct SmtpServer {
@@ -386,6 +388,9 @@ impl SmtpServer {
         }
         if opts.pipelining {
             cmd.arg("--pipelining");
+        }
+        for m in &opts.auth_exclude {
+            cmd.args(["--auth-exclude", m]);
         }
         let mut child = cmd
             .stdout(Stdio::piped())
@@ -785,6 +790,19 @@ impl Paperboy {
             cmd.env("PAPERBOY__DATABASE__URL", &pg.url);
         }
         cmd
+    }
+
+    /// The binary started with `args` (`run`, say) and left running, its log lines piped on
+    /// stderr (uncoloured), killed when dropped.
+    #[allow(dead_code)] // not every test binary keeps one running
+    pub fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        self.command(args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("paperboy starts")
     }
 
     pub async fn run(&self, args: &[&str]) -> RunOutput {
