@@ -119,6 +119,7 @@ impl fmt::Debug for Config {
             schedule_policy,
             grace_period,
             http_listen,
+            http_limits,
             unsubscribe,
             dkim,
             smtp,
@@ -143,6 +144,7 @@ impl fmt::Debug for Config {
             .field("schedule_policy", schedule_policy)
             .field("grace_period", grace_period)
             .field("http_listen", http_listen)
+            .field("http_limits", http_limits)
             .field("unsubscribe", unsubscribe)
             .field("dkim", &dkim.as_ref().map(|_| "[a signing key]"))
             .field("smtp", smtp)
