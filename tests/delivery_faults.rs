@@ -461,7 +461,72 @@ async fn a_relay_outage_charges_no_attempt_and_loses_nothing() {
     );
 }
 
+/// A subscriber whose email cannot be built (here a line break in their name, which lettre
+/// cannot put in the To header: it panicked there and took the worker, and the run, down)
+/// has their row recorded failed with the reason; everyone else's digest goes out. The config
+/// refuses such a name when it loads, so the run is driven through the library with the name
+/// set after loading, as any path that reaches the builder would.
+async fn an_email_that_cannot_be_built_fails_its_row_and_the_others_go_out() {
+    use std::sync::Arc;
+
+    use paperboy::jobs::{RunOptions, RunOutcome, cli_deliver_options, run_date};
+    use paperboy::store::{DatabaseUrl, Store};
+
+    let api = api_with_day().await;
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let subscribers: Vec<String> = (0..6).map(|i| format!("b{i}@example.org")).collect();
+    let text = config(
+        &api,
+        &smtp_section(&smtp, &SmtpOptions::default()),
+        "concurrency = 2",
+        "",
+        &subscribers,
+    );
+    let pb = Paperboy::new(&text);
+    let mut cfg = paperboy::config::Config::load_str(&text, "test config").unwrap();
+    cfg.subscribers[0].name = Some("Ada\r\nBcc: x@example.net".into());
+    cfg.subscribers[3].name = Some("Ada\nLovelace".into());
+    let cfg = Arc::new(cfg);
+    let store = Store::connect(&DatabaseUrl::new(pb.db_url()))
+        .await
+        .unwrap();
+    let source = paperboy::source::HfSource::from_file(fixture("2026-04-10.json"));
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 4, 10).unwrap();
+    let opts = RunOptions {
+        final_try: true,
+        deliver: cli_deliver_options(&cfg),
+        ..Default::default()
+    };
+    let outcome = run_date(&cfg, &store, &source, date, opts).await;
+    let report = match outcome {
+        Ok(RunOutcome::Done(r)) => r,
+        Ok(RunOutcome::NotYet(why)) => panic!("not yet: {why}"),
+        Err(e) => panic!("the run failed: {e:#}"),
+    };
+    assert_eq!((report.sent, report.failed), (4, 2), "{report:?}");
+    let got = smtp.per_recipient();
+    for (i, who) in subscribers.iter().enumerate() {
+        let want = if i == 0 || i == 3 { None } else { Some(&1) };
+        assert_eq!(got.get(who), want, "{who}: {got:?}");
+    }
+    assert!(!got.contains_key("x@example.net"), "{got:?}");
+    let url = pb.db_url();
+    assert_eq!(
+        db_count(
+            &url,
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'failed' \
+             AND subscriber IN ('b0@example.org', 'b3@example.org') \
+             AND error LIKE '%name%line break%'"
+        )
+        .await,
+        2,
+        "each recorded failed with the reason"
+    );
+    store.close().await;
+}
+
 on_both_backends!(
+    an_email_that_cannot_be_built_fails_its_row_and_the_others_go_out,
     mixed_faults_end_with_every_transient_one_delivered_exactly_once,
     mixed_faults_with_pipelining_end_the_same,
     a_failing_source_is_retried_until_it_recovers_and_no_email_goes_out_before,

@@ -9,7 +9,7 @@ use support::*;
 
 async fn check(store: &Store, full_scan: &str) {
     let plans = store.query_plans().await.unwrap();
-    assert_eq!(plans.len(), 4);
+    assert_eq!(plans.len(), 5);
     for (name, plan) in plans {
         assert!(
             !plan.contains(full_scan),

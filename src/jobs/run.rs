@@ -2,14 +2,14 @@
 //! recorded in the runs table, with alerts for the operator.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
-use tracing::info;
+use tracing::{error, info, warn};
 
 use super::alerts::{AlertKind, alert};
-use super::deliver::{Row, email_for};
+use super::deliver::{Row, Unmade, email_for};
 use super::renderer::renderer;
 use super::{DeliverOptions, RunReport, deliver, plan};
 use crate::config::Config;
@@ -48,6 +48,7 @@ pub async fn run_date(
 ) -> anyhow::Result<RunOutcome> {
     if !opts.dry_run {
         store.start_run(date, opts.tick_at).await?;
+        store.claim_run(date).await?;
     }
     let result = run_inner(cfg, store, source, date, &opts).await;
     let record = |status: &str, r: &RunReport, error: Option<String>| RunRecord {
@@ -66,7 +67,13 @@ pub async fn run_date(
             if opts.final_try || !is_transient(e) {
                 if !opts.dry_run {
                     let r = record("failed", &RunReport::default(), Some(format!("{e:#}")));
-                    store.finish_run(&r).await?;
+                    // The run's own error is the one to report; this one is logged.
+                    if let Err(fe) = finish_run(cfg, store, &r).await {
+                        error!(
+                            error = format!("{fe:#}"),
+                            "the run's failure is not recorded"
+                        );
+                    }
                 }
                 let unparseable = e.chain().any(|c| {
                     matches!(
@@ -94,7 +101,7 @@ pub async fn run_date(
             } else {
                 "done"
             };
-            store.finish_run(&record(status, r, None)).await?;
+            finish_run(cfg, store, &record(status, r, None)).await?;
             if r.failed > 0 {
                 alert_if_too_many_failed(cfg, store, date, r.sent, r.failed).await;
             }
@@ -113,6 +120,26 @@ pub async fn run_date(
         Ok(RunOutcome::Done(_)) => {}
     }
     result
+}
+
+/// Records how a run ended, trying again while the database refuses (often the outage that
+/// failed the run), for up to `delivery.lease`. A run whose end is never recorded stays
+/// "running" until a process of this host, started after this one is gone, records it failed
+/// (see `Store::settle_runs_of_the_gone`).
+async fn finish_run(cfg: &Config, store: &Store, run: &RunRecord) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match store.finish_run(run).await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() < cfg.delivery.lease => {
+                warn!(error = %e, "recording the run's end failed; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("recording the run's end")),
+        }
+    }
 }
 
 /// Brings the runs whose deliveries were still open when they ended up to date, once those
@@ -259,7 +286,16 @@ async fn run_inner(
                 digest: &d.digest,
                 message_id: &d.message_id,
             };
-            let email = email_for(cfg, &renderer, sub, row, &papers)?;
+            let email = match email_for(cfg, &renderer, sub, row, &papers) {
+                Ok(email) => email,
+                Err(Unmade::Build(e)) => {
+                    // As a delivery would be: this one fails, the others are written.
+                    warn!(subscriber = %d.subscriber, error = %e, "message could not be built");
+                    report.failed += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             outbox.send_email(email, None).await?;
             report.sent += 1;
             report.sent_now += 1;
@@ -270,6 +306,7 @@ async fn run_inner(
             subscribers = report.subscribers,
             written = report.sent,
             skipped = report.skipped,
+            failed = report.failed,
             outbox = %cfg.outbox_dir.display(),
             "dry run finished: emails written to the outbox, nothing recorded"
         );

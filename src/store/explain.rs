@@ -1,10 +1,11 @@
 //! What the database makes of the queries every claim, wake-up and plan runs (their
 //! EXPLAIN), for the tests that check that none of them reads a whole table.
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::StoreError;
 use super::connect::{Pool, Store};
+use super::dead_claims::CLAIMERS_IN_FLIGHT;
 use super::papers::PLANNED_SUBSCRIBERS;
 use super::queue::{NEXT_WAKEUP, PG_CLAIM_BEGIN};
 use super::sql::q;
@@ -27,7 +28,8 @@ impl Store {
         Ok(plan.join("\n"))
     }
 
-    /// What the database makes of the look-ups that every claim, wake-up and plan runs: each
+    /// What the database makes of the look-ups that every claim, wake-up and plan runs (and
+    /// the look-up for rows of processes that are gone, made with claims): each
     /// query's EXPLAIN, by name. For the tests that check that none of them reads the whole
     /// table of deliveries, which holds every digest ever planned. PostgreSQL is told to
     /// avoid sequential scans for these (on a small table it prefers them): one in its plan
@@ -43,6 +45,11 @@ impl Store {
                 Binds::Claim(64),
             ),
             ("next wake-up", NEXT_WAKEUP.to_string(), Binds::Nothing),
+            (
+                "claimers in flight",
+                CLAIMERS_IN_FLIGHT.to_string(),
+                Binds::Time(Utc::now()),
+            ),
             (
                 "planned subscribers",
                 PLANNED_SUBSCRIBERS.to_string(),
@@ -71,9 +78,15 @@ impl Store {
         macro_rules! bound {
             ($query:expr) => {
                 match binds {
-                    Binds::Claim(max) => $query.bind(now).bind("token").bind(now).bind(max),
+                    Binds::Claim(max) => $query
+                        .bind(now)
+                        .bind("token")
+                        .bind(now)
+                        .bind(max)
+                        .bind("claimer"),
                     Binds::Nothing => $query,
                     Binds::Date(date) => $query.bind(date),
+                    Binds::Time(t) => $query.bind(t),
                 }
             };
         }
@@ -103,8 +116,9 @@ impl Store {
 
 /// What a query's placeholders take, for `Store::explain`.
 enum Binds {
-    /// A claim's lease end, token, now and limit.
+    /// A claim's lease end, token, now, limit and claimer.
     Claim(i64),
     Nothing,
     Date(NaiveDate),
+    Time(DateTime<Utc>),
 }

@@ -12,7 +12,9 @@ macro_rules! on_pool {
 }
 
 mod backends;
+mod claimer;
 mod connect;
+mod dead_claims;
 mod explain;
 mod papers;
 mod queue;
@@ -20,6 +22,7 @@ mod records;
 mod sql;
 mod url;
 
+pub use claimer::{Claimer, Liveness};
 pub use connect::Store;
 pub use queue::PlanLock;
 pub use url::DatabaseUrl;

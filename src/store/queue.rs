@@ -12,6 +12,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::Postgres;
 
 use super::backends;
+use super::claimer::Claimer;
 use super::connect::{Pool, Store};
 use super::sql::{corrupt_json, marks, q};
 use super::{Delivery, Finish, NewDelivery, StoreError};
@@ -127,7 +128,8 @@ impl Store {
 
     /// The claim of rows in flight whose lease ran out (`expired`: their sender died), the
     /// longest expired first, or of pending rows whose time has come, oldest due first. `$1`
-    /// is the new lease's end, `$2` the claim's token, `$3` now, `$4` how many at most.
+    /// is the new lease's end, `$2` the claim's token, `$3` now, `$4` how many at most, `$5`
+    /// the claiming process (see [`Claimer`]).
     pub(super) fn claim_sql(&self, expired: bool) -> String {
         // With PostgreSQL, rows another instance is claiming right now are skipped, not waited
         // for; SQLite's single writer makes the UPDATE atomic on its own.
@@ -150,14 +152,15 @@ impl Store {
             "WITH picked AS MATERIALIZED ({pick} LIMIT $4{lock})
              UPDATE deliveries
                 SET status = 'sending', lease_expires_at = $1, claim_token = $2,
-                    attempts = attempts + 1, updated_at = $3
+                    attempts = attempts + 1, updated_at = $3, claimer = $5
               WHERE id IN (SELECT id FROM picked) {CLAIM_COLUMNS}"
         )
     }
 
     /// Claims up to `max` due deliveries of any date: first (with `expired`) rows in flight
     /// whose lease expired (their sender died), then pending rows whose time has come, oldest
-    /// due first. Each claim holds for `lease` and carries a fresh token.
+    /// due first. Each claim holds for `lease` and carries a fresh token, and names this
+    /// process as its claimer.
     pub async fn claim_batch(
         &self,
         lease: Duration,
@@ -188,6 +191,7 @@ impl Store {
                         .bind(&token)
                         .bind(now)
                         .bind(left as i64)
+                        .bind(Claimer::this_process_stored())
                         .fetch_all($executor)
                         .await
                         .map_err(q("claim deliveries"))?

@@ -887,3 +887,54 @@ pub fn pending_delivery(
         not_before: None,
     }
 }
+
+// What a server received against what the database recorded (tests/crash.rs,
+// tests/database_faults.rs).
+
+/// Messages handed to the server and not yet recorded, at most, for `concurrency` workers:
+/// the bound README.md states (8 × delivery.concurrency).
+#[allow(dead_code)] // not every test binary counts
+pub fn unrecorded_bound(concurrency: usize) -> usize {
+    8 * concurrency
+}
+
+/// Messages the server received that no row recorded as sent accounts for: for each
+/// recipient, what it received less one if its row is recorded sent. A message accepted and
+/// recorded adds nothing; one accepted and not recorded (the process died first) adds one,
+/// and stays counted when it is sent again and recorded (received twice, recorded once).
+#[allow(dead_code)] // not every test binary counts
+pub async fn unaccounted(smtp: &SmtpServer, db_url: &str) -> usize {
+    let sent: std::collections::HashSet<String> = sent_subscribers(db_url).await;
+    smtp.per_recipient()
+        .iter()
+        .map(|(who, n)| n - usize::from(sent.contains(who)))
+        .sum()
+}
+
+#[allow(dead_code)] // not every test binary counts
+pub async fn sent_subscribers(db_url: &str) -> std::collections::HashSet<String> {
+    let sql = "SELECT subscriber FROM deliveries WHERE status = 'sent'";
+    if db_url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(db_url).await.unwrap();
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows.into_iter().collect()
+    } else {
+        let pool = sqlx::SqlitePool::connect(db_url).await.unwrap();
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows.into_iter().collect()
+    }
+}
+
+/// Waits until the server has received at least `n` messages.
+#[allow(dead_code)] // not every test binary counts
+pub async fn until_received(smtp: &SmtpServer, n: usize) {
+    for _ in 0..1200 {
+        if smtp.received().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not receive {n} messages within a minute");
+}

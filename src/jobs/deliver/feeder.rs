@@ -57,6 +57,11 @@ pub(super) async fn feeder(sh: &Shared, jobs: mpsc::Sender<Job>) -> anyhow::Resu
             _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
         };
         let expired = expired_checked.is_none_or(|at| at.elapsed() >= EXPIRED_EVERY);
+        if expired {
+            // Rows of a process of this host that is gone are taken over now, with the rows
+            // whose lease ran out.
+            sh.store.expire_leases_of_the_gone().await?;
+        }
         let batch = (sh.store)
             .claim_batch(sh.cfg.delivery.lease, room, expired)
             .await?;

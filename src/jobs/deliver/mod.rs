@@ -14,7 +14,7 @@ mod worker;
 
 pub use limits::RelayLimits;
 pub use pass::DeliverOptions;
-pub(crate) use prepare::{Row, email_for};
+pub(crate) use prepare::{Row, Unmade, email_for};
 pub use send::backoff;
 
 use std::collections::HashMap;
@@ -28,7 +28,7 @@ use crate::render::Renderer;
 use crate::store::Store;
 use feeder::{feeder, usual_queue};
 use pass::{Job, OUTCOMES, Progress, QUEUED_WHILE_PLANNING, Shared};
-use recorder::recorder;
+use recorder::{Patience, recorder};
 use worker::worker;
 
 /// Sends every delivery that is or becomes due, whatever its date (a run also finishes what an
@@ -45,7 +45,11 @@ use worker::worker;
 /// transaction as have arrived while the previous one committed. So the database sees a
 /// claim per batch and a commit per group of outcomes, not several writes per message.
 /// A crash loses at most the outcomes not yet written: those rows are still "sending" and are
-/// sent again once their lease expires, like any message in flight.
+/// sent again once their lease expires (at once, by a process of the same host, when the
+/// process that claimed them is gone), like any message in flight. At most
+/// 8 × `delivery.concurrency` messages are handed to the server and unrecorded at any time
+/// (see `unrecorded_bound`): no more can arrive twice. An outcome that cannot be recorded
+/// stops the pass at once; the recorder keeps trying it (see `recorder`).
 pub async fn deliver(
     cfg: Arc<Config>,
     store: Store,
@@ -53,6 +57,11 @@ pub async fn deliver(
     opts: DeliverOptions,
 ) -> anyhow::Result<u64> {
     let workers = cfg.delivery.concurrency;
+    // Runs left running by a process of this host that is gone are recorded failed (their
+    // deliveries are taken over by the feeder's first claim).
+    if let Err(e) = store.settle_runs_of_the_gone().await {
+        tracing::warn!(error = %e, "looking for runs of processes that are gone");
+    }
     let mut mailers = Vec::with_capacity(workers);
     for _ in 0..workers {
         mailers.push(Mailer::from_config(&cfg)?);
@@ -70,8 +79,7 @@ pub async fn deliver(
         store,
         renderer,
         opts,
-        progress: Arc::new(Progress::default()),
-        first_err: std::sync::Mutex::new(None),
+        progress: Arc::new(Progress::new(workers)),
         papers: RwLock::new(HashMap::new()),
         outcomes,
     });
@@ -87,9 +95,14 @@ pub async fn deliver(
     };
     let (jobs, jobs_rx) = mpsc::channel::<Job>(depth);
     let jobs_rx = Arc::new(tokio::sync::Mutex::new(jobs_rx));
+    let patience = Patience {
+        lease: shared.cfg.delivery.lease,
+        hard_stop: shared.opts.hard_stop.clone(),
+    };
     let recorder = tokio::spawn(recorder(
         shared.store.clone(),
         shared.progress.clone(),
+        patience,
         outcomes_rx,
     ));
     let mut set = tokio::task::JoinSet::new();
@@ -124,27 +137,13 @@ pub async fn deliver(
         anyhow::bail!("a delivery task outlived the pass");
     };
     let Shared {
-        outcomes,
-        first_err,
-        ..
+        outcomes, progress, ..
     } = shared;
     drop(outcomes);
-    match recorder.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            first_err
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(e);
-        }
-        Err(e) => {
-            first_err
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(anyhow::anyhow!("the delivery recorder died: {e}"));
-        }
+    if let Err(e) = recorder.await {
+        progress.fail(anyhow::anyhow!("the delivery recorder died: {e}"));
     }
-    match first_err.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    match progress.take_err() {
         Some(e) => Err(e),
         None => Ok(sent),
     }

@@ -63,6 +63,21 @@ pub(super) async fn send_ready(
         sh.settled(1);
         return Ok(Outcome::Recorded);
     }
+    // The message's permit (see `unrecorded_bound`): taken before its data goes out, given
+    // back once its outcome is committed. A pass that stops meanwhile (the database cannot
+    // record what was sent) sends nothing more: the row goes back untried.
+    let permit = tokio::select! {
+        p = sh.progress.unrecorded.clone().acquire_owned() => p.ok(),
+        _ = sh.progress.abort.cancelled() => None,
+        _ = sh.opts.hard_stop.cancelled() => None,
+    };
+    let permit = match permit {
+        Some(p) if !sh.progress.abort.is_cancelled() && !sh.opts.hard_stop.is_cancelled() => p,
+        _ => {
+            release(sh, &d, None, None).await?;
+            return Ok(Outcome::Stopped);
+        }
+    };
     let domain = sub.email.domain();
     let started = Instant::now();
     // The lease is renewed while the send takes long, so nobody takes the row over meanwhile.
@@ -98,12 +113,12 @@ pub(super) async fn send_ready(
     crate::metrics::metrics().observe_send(outcome, started.elapsed().as_secs_f64());
     match sent {
         Ok(reply) => {
-            record(sh, &d, Sent, Some(&reply), None, None).await?;
+            record(sh, &d, Sent, Some(&reply), None, None, Some(permit)).await?;
             info!(delivery = d.id, to_domain = domain, message_id = %d.message_id, "sent");
             Ok(Outcome::Sent)
         }
         Err(MailError::Permanent(e)) | Err(MailError::Build(e)) => {
-            record(sh, &d, Failed, None, Some(&e), None).await?;
+            record(sh, &d, Failed, None, Some(&e), None, Some(permit)).await?;
             warn!(delivery = d.id, to_domain = domain, error = %e, "refused permanently");
             Ok(Outcome::Recorded)
         }
@@ -126,12 +141,21 @@ pub(super) async fn send_ready(
                     "gave up after {attempts} attempts over {}: {e}",
                     humantime::format_duration(Duration::from_secs(age.as_secs()))
                 );
-                record(sh, &d, Failed, None, Some(&why), None).await?;
+                record(sh, &d, Failed, None, Some(&why), None, Some(permit)).await?;
                 warn!(delivery = d.id, to_domain = domain, error = %why, "failed");
             } else {
                 let delay = backoff(p, attempts);
                 let retry_at = Utc::now() + chrono::Duration::from_std(delay)?;
-                record(sh, &d, Pending, None, Some(&e), Some(retry_at)).await?;
+                record(
+                    sh,
+                    &d,
+                    Pending,
+                    None,
+                    Some(&e),
+                    Some(retry_at),
+                    Some(permit),
+                )
+                .await?;
                 warn!(
                     delivery = d.id,
                     to_domain = domain,
