@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
@@ -97,7 +99,7 @@ impl SmtpSender {
 
     #[instrument(skip(self), fields(server = %self.server()))]
     async fn connect(&self) -> Result<Session, MailError> {
-        let mut conn = if self.cfg.security == Security::Tls {
+        let conn = if self.cfg.security == Security::Tls {
             // Implicit TLS: lettre opens this socket itself (without TCP_NODELAY).
             self.timed(
                 "connect (TLS)",
@@ -120,24 +122,37 @@ impl SmtpSender {
             .map_err(|e| MailError::Transient(format!("{}: connect: {e}", self.server())))?;
             tcp.set_nodelay(true)
                 .map_err(|e| MailError::Transient(format!("{}: {e}", self.server())))?;
-            let mut conn = self
-                .timed(
-                    "greeting",
-                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
-                )
-                .await?;
-            if let (Security::StartTls, Some(tls)) = (self.cfg.security, &self.tls) {
-                if !conn.can_starttls() {
-                    return Err(MailError::Transient(format!(
-                        "{}: the server does not offer STARTTLS (smtp.security = \"starttls\")",
-                        self.server()
-                    )));
-                }
-                self.timed("STARTTLS", conn.starttls(tls.clone(), &self.hello))
-                    .await?;
-            }
-            conn
+            self.greeted(Box::new(tcp)).await?
         };
+        self.log_in(conn).await
+    }
+
+    /// The greeting over a plain connection, then STARTTLS where it is configured.
+    async fn greeted(
+        &self,
+        stream: Box<dyn AsyncTokioStream>,
+    ) -> Result<AsyncSmtpConnection, MailError> {
+        let mut conn = self
+            .timed(
+                "greeting",
+                AsyncSmtpConnection::connect_with_transport(stream, &self.hello),
+            )
+            .await?;
+        if let (Security::StartTls, Some(tls)) = (self.cfg.security, &self.tls) {
+            if !conn.can_starttls() {
+                return Err(MailError::Transient(format!(
+                    "{}: the server does not offer STARTTLS (smtp.security = \"starttls\")",
+                    self.server()
+                )));
+            }
+            self.timed("STARTTLS", conn.starttls(tls.clone(), &self.hello))
+                .await?;
+        }
+        Ok(conn)
+    }
+
+    /// EHLO (again), whether the server pipelines, and the login.
+    async fn log_in(&self, mut conn: AsyncSmtpConnection) -> Result<Session, MailError> {
         // lettre keeps only the extensions it uses from the greeting: ask again, before
         // logging in (an EHLO after AUTH may undo the login on some servers).
         let ehlo = self
@@ -166,6 +181,18 @@ impl SmtpSender {
             pipelining,
             open: None,
         })
+    }
+
+    /// Opens the session over `stream`, a plain connection to the server, as `connect` does
+    /// once its TCP connection is up. For the fuzz target, whose server is a script in memory.
+    #[doc(hidden)]
+    pub async fn connect_over(
+        &mut self,
+        stream: Box<dyn AsyncTokioStream>,
+    ) -> Result<(), MailError> {
+        let conn = self.greeted(stream).await?;
+        self.conn = Some(self.log_in(conn).await?);
+        Ok(())
     }
 
     /// Connects and logs in, then says goodbye: for `paperboy check --smtp`.
