@@ -116,7 +116,7 @@ impl Item {
 /// Parses one response body. The error names the JSON path and position of the first problem.
 pub fn parse_daily_papers(body: &[u8]) -> Result<Vec<Paper>, String> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let items: Vec<Item> = serde_path_to_error::deserialize(de).map_err(|e| {
+    let items: Vec<Item> = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path.is_empty() || path == "." {
@@ -125,6 +125,8 @@ pub fn parse_daily_papers(body: &[u8]) -> Result<Vec<Paper>, String> {
             format!("at {path}: {inner}")
         }
     })?;
+    // The list is the whole body: anything but white space after it is not a response.
+    de.end().map_err(|e| format!("after the list: {e}"))?;
     items
         .into_iter()
         .enumerate()
@@ -158,6 +160,14 @@ mod tests {
         let err = parse_daily_papers(b"[{\"paper\":{\"id\":\"1\"").unwrap_err();
         assert!(err.contains("EOF"), "{err}");
         assert!(parse_daily_papers(b"<html>").is_err());
+    }
+
+    #[test]
+    fn anything_but_white_space_after_the_list_is_refused() {
+        let err = parse_daily_papers(b"[]\"githubRepo\"").unwrap_err();
+        assert!(err.contains("after the list: trailing characters"), "{err}");
+        assert!(parse_daily_papers(b"[]{}").is_err());
+        assert!(parse_daily_papers(b" [] \r\n").unwrap().is_empty());
     }
 
     #[test]
