@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, instrument};
 
 use super::MailError;
+use super::server_text::printable;
 use crate::config::{Security, SmtpConfig};
 
 pub struct SmtpSender {
@@ -271,11 +272,11 @@ impl SmtpSender {
                     }
                     _ => self.conn = Some(session),
                 }
-                Ok(format!(
+                Ok(printable(format!(
                     "{} {}",
                     resp.code(),
                     resp.message().collect::<Vec<_>>().join(" ")
-                ))
+                )))
             }
             Err(e) => {
                 drop_session(session, Duration::from_secs(2)).await;
@@ -544,6 +545,7 @@ fn classify(server: &str, what: &str, e: &lettre::transport::smtp::Error) -> Mai
         }
         src = s.source();
     }
+    let msg = printable(msg);
     if e.is_permanent() {
         MailError::Permanent(msg)
     } else {
