@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::http::HttpState;
+use crate::http::{HttpState, SchedulerHeartbeat};
 use crate::jobs::{
     DeliverOptions, RelayLimits, RunOptions, RunOutcome, deliver, renderer, run_date,
     settle_open_runs,
@@ -93,8 +93,10 @@ impl Daemon {
             let state = HttpState {
                 store: self.store.clone(),
                 config: self.published.subscribe(),
-                heartbeat: self.heartbeat.clone(),
-                heartbeat_max_age: 3 * MAX_SLEEP.as_secs() as i64,
+                scheduler: Some(SchedulerHeartbeat {
+                    last_turn: self.heartbeat.clone(),
+                    max_age: 3 * MAX_SLEEP.as_secs() as i64,
+                }),
             };
             tokio::spawn(async move {
                 if let Err(e) = crate::http::serve(listener, state).await {
@@ -351,6 +353,7 @@ impl Daemon {
                     cron = c.schedule.pattern(),
                     "configuration reloaded"
                 );
+                c.log_warnings();
                 self.cfg = Arc::new(c);
                 self.published.send_replace(self.cfg.clone());
             }

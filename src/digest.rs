@@ -18,7 +18,18 @@ pub struct Digest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DigestGroup {
     pub topic: String,
+    #[serde(deserialize_with = "stored_ids")]
     pub papers: Vec<ArxivId>,
+}
+
+/// A stored digest's ids, but those that are not arXiv ids (see [`ArxivId::from_stored`]): the
+/// email goes without them.
+fn stored_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ArxivId>, D::Error> {
+    let raw = Vec::<String>::deserialize(d)?;
+    Ok(raw
+        .iter()
+        .filter_map(|id| ArxivId::from_stored(id, "deliveries.digest"))
+        .collect())
 }
 
 impl Digest {

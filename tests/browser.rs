@@ -4,27 +4,12 @@
 //! Skipped, with a message, where no Chromium is installed (.ci/run installs Debian's); in CI
 //! that fails instead.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 mod support;
 
-use support::{render_recorded_day, skip_or_fail_in_ci};
-
-fn chromium() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("PAPERBOY_CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .map(PathBuf::from)
-}
+use support::{chromium, render_recorded_day, skip_or_fail_in_ci};
 
 /// A page showing the email in a frame exactly `width` px wide (headless Chromium's window
 /// cannot be narrower than 500 px), measuring it once loaded into the page's title.

@@ -488,11 +488,7 @@ async fn healthz_and_metrics_tell_the_truth_about_the_deliveries() {
         ..Default::default()
     };
     let smtp = SmtpServer::start(opts.clone());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let cfg = config(
         &api,
         &smtp_section(&smtp, &opts),
@@ -511,6 +507,7 @@ async fn healthz_and_metrics_tell_the_truth_about_the_deliveries() {
     assert_eq!(health.status(), 200);
     let h: serde_json::Value = health.json().await.unwrap();
     assert_eq!(h["status"], "ok");
+    assert_eq!(h["scheduler"], "alive");
     assert_eq!(h["scheduler_alive"], true);
     assert_eq!(h["database"], "ok");
     assert_eq!(h["last_run"]["digest_date"], today());
@@ -574,6 +571,41 @@ async fn healthz_and_metrics_tell_the_truth_about_the_deliveries() {
     assert_eq!(d.stop().await, 0);
 }
 
+/// Under `run`, /healthz names the scheduler alive; after a run that failed (the day's `send`
+/// whose source failed) its status is "degraded", still 200: the process works, the digest
+/// did not go out.
+async fn healthz_tells_a_failed_run_with_the_scheduler_alive() {
+    let api = HfApi::start().await;
+    api.set_mode(Mode::Status(500));
+    let port = free_port();
+    let cfg = config(
+        &api,
+        "[smtp]\nfrom = \"digest@paperboy.test\"\n",
+        // No tick during the test.
+        "cron = \"0 0 3 1 1 *\"\ncatch_up_window = \"1s\"",
+        &format!("[http]\nlisten = \"127.0.0.1:{port}\""),
+        &["a@example.org"],
+    );
+    let pb = Paperboy::new(&cfg);
+    let out = pb.run(&["send", "--date", "2026-04-13"]).await;
+    assert_eq!(out.code, 1, "the source fails: {}", out.stderr);
+    let d = Running::start(&pb, &[]);
+    d.wait_log("HTTP listener up", 1, Duration::from_secs(20))
+        .await;
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let h: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["scheduler"], "alive", "{h}");
+    assert_eq!(h["scheduler_alive"], true, "{h}");
+    assert_eq!(h["database"], "ok", "{h}");
+    assert_eq!(h["last_run"]["status"], "failed", "{h}");
+    assert!(h["last_run"]["error"].is_string(), "{h}");
+    assert_eq!(d.stop().await, 0);
+}
+
 async fn past_the_grace_period_the_message_in_flight_is_handed_back() {
     let api = api_today().await;
     // The sink takes 4 s to answer each message: longer than the grace period.
@@ -632,5 +664,6 @@ on_both_backends!(
     an_empty_list_is_retried_until_it_fills_and_given_up_at_the_deadline,
     a_subscriber_with_its_own_time_receives_after_the_others_at_that_time,
     healthz_and_metrics_tell_the_truth_about_the_deliveries,
+    healthz_tells_a_failed_run_with_the_scheduler_alive,
     past_the_grace_period_the_message_in_flight_is_handed_back,
 );

@@ -117,7 +117,7 @@ async fn the_size_guard_keeps_the_html_under_gmails_limit() {
     let mut items = Vec::new();
     for i in 0..150 {
         let mut it = base[i % base.len()].clone();
-        it["paper"]["id"] = format!("2699.{i:05}").into();
+        it["paper"]["id"] = format!("2612.{i:05}").into();
         it["paper"]["upvotes"] = (500 - i as i64).into();
         items.push(it);
     }
@@ -157,7 +157,7 @@ async fn the_size_guard_keeps_the_html_under_gmails_limit() {
         &text[..600]
     );
     let shown: Vec<&str> = html
-        .match_indices("https://huggingface.co/papers/2699.")
+        .match_indices("https://huggingface.co/papers/2612.")
         .map(|(i, _)| &html[i + 30..i + 40])
         .collect();
     let mut unique = shown.clone();
@@ -169,7 +169,7 @@ async fn the_size_guard_keeps_the_html_under_gmails_limit() {
     );
     // The kept ones are the most upvoted: ids 0..n in order.
     for (n, id) in unique.iter().enumerate() {
-        assert_eq!(*id, format!("2699.{n:05}"));
+        assert_eq!(*id, format!("2612.{n:05}"));
     }
     let left = 150 - unique.len();
     assert!(

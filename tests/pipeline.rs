@@ -513,7 +513,7 @@ async fn long_days_are_read_page_by_page_and_429_is_waited_out() {
     let mut items = Vec::new();
     for i in 0..230 {
         let mut it = base[i % base.len()].clone();
-        it["paper"]["id"] = format!("2699.{:05}", i).into();
+        it["paper"]["id"] = format!("2612.{:05}", i).into();
         it["paper"]["upvotes"] = (1000 - i as i64).into();
         if i == 215 {
             it["paper"]["title"] = "Zebra finch song synthesis".into();
@@ -551,7 +551,7 @@ async fn long_days_are_read_page_by_page_and_429_is_waited_out() {
     assert_eq!(reqs.len(), 4, "429, then pages 0, 1, 2: {reqs:?}");
     assert!(reqs.iter().all(|r| r.contains("limit=100")), "{reqs:?}");
     assert!(reqs[3].contains("p=2"), "{reqs:?}");
-    assert_eq!(recipients(&smtp)["birder@example.org"], ["2699.00215"]);
+    assert_eq!(recipients(&smtp)["birder@example.org"], ["2612.00215"]);
 }
 
 async fn a_dry_run_writes_the_outbox_and_records_nothing() {

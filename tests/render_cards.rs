@@ -149,7 +149,7 @@ fn cases(cfg: &Config) -> (Papers, Vec<(&Subscriber, Digest)>) {
     // Twice as many, for an email too big even with short texts.
     let copies: Vec<Paper> = (papers.iter().enumerate())
         .map(|(i, p)| Paper {
-            id: ArxivId::parse(&format!("2699.{i:05}")).unwrap(),
+            id: ArxivId::parse(&format!("2612.{i:05}")).unwrap(),
             ..p.clone()
         })
         .collect();

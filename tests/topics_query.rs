@@ -363,7 +363,7 @@ fn seed_papers() -> Option<Vec<(Paper, PaperText)>> {
             && a.len() > 150
         {
             let json = serde_json::json!([{"paper": {
-                "id": format!("9999.{:05}", out.len()), "title": t, "summary": a, "upvotes": 0
+                "id": format!("2612.{:05}", out.len()), "title": t, "summary": a, "upvotes": 0
             }}]);
             let p = parse_daily_papers(json.to_string().as_bytes())
                 .unwrap()

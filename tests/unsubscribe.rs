@@ -8,14 +8,6 @@ use std::time::Duration;
 
 use support::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The secret the links are signed with.
 const SECRET: &str = "a test secret of some length";
 
@@ -252,6 +244,96 @@ async fn one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores
     serve.kill().await.unwrap();
 }
 
+/// A multipart/form-data body of these fields, as a mail client may send RFC 8058's POST.
+fn multipart(boundary: &str, fields: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body + &format!("--{boundary}--\r\n")
+}
+
+/// RFC 8058's one-click POST carries `List-Unsubscribe=One-Click`, urlencoded or multipart:
+/// both unsubscribe. A POST without it (a stray request, a prefetch, a tool posting to every
+/// link) is refused with a page that says nothing changed and offers the button.
+async fn only_a_post_that_asks_for_one_click_unsubscribes() {
+    let Listening {
+        port,
+        pb,
+        mut serve,
+        _api,
+        ..
+    } = listening(&["ada@example.org", "stay@example.org"]).await;
+    let token = paperboy::mail::Tokens::new(secrecy::SecretString::from(SECRET)).sign(
+        &paperboy::domain::SubscriberKey::from_stored("ada@example.org".into()),
+    );
+    let url = format!("http://127.0.0.1:{port}/unsubscribe?t={token}");
+    let http = reqwest::Client::new();
+    wait_for_listener(&http, port).await;
+    let post = |content_type: Option<String>, body: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let mut req = http.post(url).body(body);
+            if let Some(ct) = content_type {
+                req = req.header("content-type", ct);
+            }
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let subscribed = || async {
+        let out = pb.run(&["subscribers", "list"]).await;
+        assert!(
+            out.stdout.contains("stay@example.org  subscribed"),
+            "{}",
+            out.stdout
+        );
+        out.stdout.contains("ada@example.org  subscribed")
+    };
+    let urlencoded = || Some("application/x-www-form-urlencoded".to_string());
+    let multipart_type = || Some("multipart/form-data; boundary=paperboy-test-7d1".to_string());
+
+    let stray = [
+        (None, String::new()),
+        (urlencoded(), String::new()),
+        (Some("text/plain".into()), "unsubscribe me".into()),
+        (urlencoded(), "List-Unsubscribe=Two-Click".into()),
+        (
+            multipart_type(),
+            multipart("paperboy-test-7d1", &[("List-Unsubscribe", "Later")]),
+        ),
+    ];
+    for (content_type, body) in stray {
+        let what = format!("{content_type:?} {body:?}");
+        let (status, page) = post(content_type, body).await;
+        assert_eq!(status, 400, "{what}: {page}");
+        assert!(
+            page.contains("Nothing was changed")
+                && page.contains("name=\"List-Unsubscribe\" value=\"One-Click\""),
+            "{what}: {page}"
+        );
+        assert!(subscribed().await, "{what} unsubscribed");
+    }
+
+    let body = multipart("paperboy-test-7d1", &[("List-Unsubscribe", "One-Click")]);
+    let (status, page) = post(multipart_type(), body).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("ada@example.org will receive no more"),
+        "{page}"
+    );
+    assert!(!subscribed().await, "multipart one-click");
+
+    pb.run(&["subscribers", "resume", "ada@example.org"]).await;
+    assert!(subscribed().await);
+    let (status, page) = post(urlencoded(), "List-Unsubscribe=One-Click".into()).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(!subscribed().await, "urlencoded one-click");
+    serve.kill().await.unwrap();
+}
+
 /// A token as versions before keys were folded signed it: over the key with the local part
 /// as configured ("Ada@example.org").
 fn old_style_token(secret: &str, key: &str) -> String {
@@ -420,4 +502,5 @@ async fn every_way_to_unsubscribe_names_the_same_subscriber() {
 on_both_backends!(
     one_click_and_link_unsubscribe_stop_the_next_digest_and_resume_restores_it,
     every_way_to_unsubscribe_names_the_same_subscriber,
+    only_a_post_that_asks_for_one_click_unsubscribes,
 );

@@ -15,6 +15,9 @@ pub async fn check_command(cfg: &Config, smtp: bool) -> anyhow::Result<ExitCode>
         cfg.topics.len(),
         cfg.subscribers.len()
     );
+    for w in &cfg.warnings {
+        eprintln!("warning: {w}");
+    }
     if smtp {
         let mut sender = SmtpSender::new(&cfg.smtp)?;
         sender

@@ -12,6 +12,7 @@ pub async fn run_command(
     config_path: Option<PathBuf>,
     cfg: &Arc<Config>,
 ) -> anyhow::Result<ExitCode> {
+    cfg.log_warnings();
     let daemon = Daemon::new(config_path, cfg.clone()).await?;
     daemon.run().await?;
     Ok(ExitCode::SUCCESS)

@@ -53,6 +53,13 @@ pub(super) fn validate(d: RawDelivery, problems: &mut Vec<String>) -> Delivery {
     if d.retry_base.is_zero() || d.retry_max < d.retry_base {
         problems.push("delivery.retry_base must be above 0 and at most delivery.retry_max".into());
     }
+    if d.give_up_after.is_zero() {
+        problems.push(
+            "delivery.give_up_after: must be above 0 (every delivery would be given up before \
+             its first attempt; for no retries, set delivery.max_attempts = 1)"
+                .into(),
+        );
+    }
     if d.lease < Duration::from_secs(1) {
         problems.push("delivery.lease: must be at least 1s".into());
     }

@@ -2,13 +2,13 @@
 //! leave (`[unsubscribe]`), each checked into its typed form.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
 use secrecy::SecretString;
 
+use super::header_text;
 use super::raw::{RawDkim, RawSmtp, RawUnsubscribe, non_empty_path};
 use crate::domain::EmailAddress;
 
@@ -67,28 +67,27 @@ pub(super) fn validate_smtp(s: RawSmtp, problems: &mut Vec<String>) -> SmtpConfi
     if s.host.trim().is_empty() {
         problems.push("smtp.host: must not be empty".into());
     }
+    let invalid = || Mailbox::new(None, "invalid@invalid".parse().expect("a valid literal"));
     let from = if s.from.trim().is_empty() {
         problems
             .push("smtp.from: required: the sender, e.g. \"Paperboy <digest@example.org>\"".into());
-        Mailbox::new(None, "invalid@invalid".parse().expect("a valid literal"))
+        invalid()
     } else {
-        Mailbox::from_str(s.from.trim()).unwrap_or_else(|e| {
-            problems.push(format!("smtp.from: invalid mailbox {:?}: {e}", s.from));
-            Mailbox::new(None, "invalid@invalid".parse().expect("a valid literal"))
-        })
+        header_text::mailbox("smtp.from", &s.from, "From", problems).unwrap_or_else(invalid)
     };
     let reply_to = (!s.reply_to.trim().is_empty())
-        .then(|| {
-            Mailbox::from_str(s.reply_to.trim())
-                .map_err(|e| {
-                    problems.push(format!(
-                        "smtp.reply_to: invalid mailbox {:?}: {e}",
-                        s.reply_to
-                    ))
-                })
-                .ok()
-        })
+        .then(|| header_text::mailbox("smtp.reply_to", &s.reply_to, "Reply-To", problems))
         .flatten();
+    let hello_name = (!s.hello_name.trim().is_empty()).then(|| s.hello_name.trim().to_string());
+    if let Some(name) = &hello_name {
+        header_text::host_name(
+            "smtp.hello_name",
+            name,
+            "the SMTP greeting (EHLO)",
+            true,
+            problems,
+        );
+    }
     // A password given twice or unreadable is already a problem of its own.
     let mut password_problem = false;
     let password = match (s.password, non_empty_path(&s.password_file)) {
@@ -128,6 +127,9 @@ pub(super) fn validate_smtp(s: RawSmtp, problems: &mut Vec<String>) -> SmtpConfi
     if username.is_none() && password.is_some() {
         problems.push("smtp.password is set but smtp.username is empty".into());
     }
+    if s.timeout.is_zero() {
+        problems.push("smtp.timeout: must be above 0 (every step would time out)".into());
+    }
     SmtpConfig {
         host: s.host.trim().to_string(),
         port,
@@ -138,7 +140,7 @@ pub(super) fn validate_smtp(s: RawSmtp, problems: &mut Vec<String>) -> SmtpConfi
         reply_to,
         timeout: s.timeout,
         ca_file: non_empty_path(&s.ca_file),
-        hello_name: (!s.hello_name.trim().is_empty()).then(|| s.hello_name.trim().to_string()),
+        hello_name,
     }
 }
 
@@ -163,6 +165,17 @@ pub(super) fn validate_dkim(
     missing("selector", &d.selector);
     missing("domain", &d.domain);
     missing("private_key_file", &d.private_key_file);
+    for (key, value) in [("selector", &d.selector), ("domain", &d.domain)] {
+        if !value.trim().is_empty() {
+            header_text::host_name(
+                &format!("dkim.{key}"),
+                value.trim(),
+                "the DKIM-Signature header",
+                false,
+                problems,
+            );
+        }
+    }
     let algorithm = match d.algorithm.trim() {
         "" | "rsa" => DkimSigningAlgorithm::Rsa,
         "ed25519" => DkimSigningAlgorithm::Ed25519,

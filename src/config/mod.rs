@@ -6,8 +6,10 @@ mod alerts;
 mod database;
 mod delivery;
 mod digest;
+mod header_text;
 mod http;
 mod mail;
+mod numbers;
 mod raw;
 mod schedule;
 mod source;
@@ -25,6 +27,7 @@ use std::time::Duration;
 pub use self::alerts::AlertsConfig;
 pub use self::delivery::TransportKind;
 pub use self::digest::{DigestConfig, TextChoice};
+pub use self::http::HttpLimits;
 pub use self::mail::{Security, SmtpConfig, UnsubscribeConfig};
 pub use crate::schedule::DigestDay;
 
@@ -65,7 +68,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Where the settings came from (a path, or "embedded defaults").
     pub origin: String,
@@ -79,6 +82,8 @@ pub struct Config {
     pub grace_period: Duration,
     /// Where the optional HTTP listener (health, metrics) listens.
     pub http_listen: Option<std::net::SocketAddr>,
+    /// The listener's connection limit and time-outs (read when it starts).
+    pub http_limits: HttpLimits,
     pub unsubscribe: UnsubscribeConfig,
     /// DKIM signing of every message, when configured.
     pub dkim: Option<Arc<lettre::message::dkim::DkimConfig>>,
@@ -94,12 +99,80 @@ pub struct Config {
     pub subscribers: Vec<Subscriber>,
     /// Subscribers' own limits (exclude, min_upvotes, max_papers), by subscriber key.
     pub filters: HashMap<SubscriberKey, SubscriberFilter>,
+    /// What is valid but probably not meant (a cron that never fires), each naming its key:
+    /// shown by `check`, logged by `run`.
+    pub warnings: Vec<String>,
+}
+
+/// Every setting, the secrets shown redacted (by their own types) and the DKIM key only as
+/// there (the RSA key's own `Debug` prints its private numbers). Every field is named here,
+/// so that a new one is shown, or left out, on purpose.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Config {
+            origin,
+            source,
+            digest_day,
+            timezone,
+            lookback_days,
+            schedule,
+            schedule_policy,
+            grace_period,
+            http_listen,
+            http_limits,
+            unsubscribe,
+            dkim,
+            smtp,
+            transport,
+            outbox_dir,
+            delivery,
+            alerts,
+            database_url,
+            digest,
+            topics,
+            subscribers,
+            filters,
+            warnings,
+        } = self;
+        f.debug_struct("Config")
+            .field("origin", origin)
+            .field("source", source)
+            .field("digest_day", digest_day)
+            .field("timezone", timezone)
+            .field("lookback_days", lookback_days)
+            .field("schedule", schedule)
+            .field("schedule_policy", schedule_policy)
+            .field("grace_period", grace_period)
+            .field("http_listen", http_listen)
+            .field("http_limits", http_limits)
+            .field("unsubscribe", unsubscribe)
+            .field("dkim", &dkim.as_ref().map(|_| "[a signing key]"))
+            .field("smtp", smtp)
+            .field("transport", transport)
+            .field("outbox_dir", outbox_dir)
+            .field("delivery", delivery)
+            .field("alerts", alerts)
+            .field("database_url", database_url)
+            .field("digest", digest)
+            .field("topics", topics)
+            .field("subscribers", subscribers)
+            .field("filters", filters)
+            .field("warnings", warnings)
+            .finish()
+    }
 }
 
 impl Config {
     /// The configured subscriber that `key` names, in whatever case either was written.
     pub fn subscriber(&self, key: &SubscriberKey) -> Option<&Subscriber> {
         self.subscribers.iter().find(|s| s.email.key() == *key)
+    }
+
+    /// Logs each of the configuration's warnings.
+    pub fn log_warnings(&self) {
+        for w in &self.warnings {
+            tracing::warn!(origin = self.origin, "{w}");
+        }
     }
 
     /// The subscriber's own limits (none by default).
@@ -156,7 +229,17 @@ impl Config {
                     .separator("__"),
             )
             .build()
-            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| {
+                // A number too large for the reader is reported without its key: named here.
+                let named = numbers::out_of_range(&rest);
+                match named.is_empty() {
+                    true => fail(e.to_string()),
+                    false => ConfigError {
+                        origin: origin.to_string(),
+                        problems: named,
+                    },
+                }
+            })?
             .try_deserialize()
             .map_err(|e| fail(e.to_string()))?;
         drop(rest);
@@ -193,12 +276,29 @@ fn validate(
     let timing = schedule::validate(raw.schedule, source.digest_day, &mut problems);
     let smtp = mail::validate_smtp(raw.smtp, &mut problems);
     let unsubscribe = mail::validate_unsubscribe(raw.unsubscribe, &mut problems);
+    match &unsubscribe.mailto {
+        Some(m) => header_text::mailto_address("unsubscribe.mailto", m.as_str(), &mut problems),
+        // Without one, requests go to the sender.
+        None => header_text::mailto_address(
+            "smtp.from (unsubscribe requests go to it: unsubscribe.mailto is unset)",
+            smtp.from.email.as_ref(),
+            &mut problems,
+        ),
+    }
     let dkim = mail::validate_dkim(raw.dkim, &mut problems);
-    let http_listen = http::validate(raw.http, &mut problems);
+    let (http_listen, http_limits) = http::validate(raw.http, &mut problems);
     let delivery = delivery::validate(raw.delivery, &mut problems);
     let alerts = alerts::validate(raw.alerts, &mut problems);
     let database_url = database::validate(raw.database, &mut problems);
     let digest = digest::validate(raw.digest, &mut problems);
+    for name in raw.topics.keys() {
+        header_text::one_line(
+            &format!("topics.{name:?}"),
+            name,
+            "the subject (a topic's name)",
+            &mut problems,
+        );
+    }
     let topics = build_topics(raw.topics, &mut problems);
     let subscribers = subscribers::validate(
         raw_subscribers,
@@ -223,6 +323,7 @@ fn validate(
         schedule_policy: timing.policy,
         grace_period: raw.daemon.grace_period,
         http_listen,
+        http_limits,
         unsubscribe,
         dkim,
         smtp,
@@ -235,5 +336,6 @@ fn validate(
         topics,
         subscribers: subscribers.list,
         filters: subscribers.filters,
+        warnings: timing.warning.into_iter().collect(),
     })
 }

@@ -111,10 +111,26 @@ impl Default for RawDaemon {
 }
 
 /// `[http]`: the optional listener.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawHttp {
     pub(super) listen: String,
+    pub(super) max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub(super) header_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(super) idle_timeout: Duration,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self {
+            listen: String::new(),
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// `[dkim]`: signing.
@@ -231,10 +247,19 @@ impl Default for RawAlerts {
 }
 
 /// `[database]`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawDatabase {
     pub(super) url: String,
+}
+
+/// The URL without its password.
+impl std::fmt::Debug for RawDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawDatabase")
+            .field("url", &crate::store::DatabaseUrl::new(self.url.as_str()))
+            .finish()
+    }
 }
 
 impl Default for RawDatabase {

@@ -11,7 +11,12 @@ pub(super) struct Timing {
     pub(super) timezone: chrono_tz::Tz,
     pub(super) schedule: Schedule,
     pub(super) policy: SchedulePolicy,
+    /// Said of a cron that is valid but does not fire for years (`0 0 8 31 2 *`).
+    pub(super) warning: Option<String>,
 }
+
+/// A cron that fires for the first time further away than this is worth a warning.
+const NEVER_YEARS: i64 = 5;
 
 pub(super) fn validate(
     raw: RawSchedule,
@@ -25,10 +30,25 @@ pub(super) fn validate(
         ));
         chrono_tz::UTC
     });
-    let schedule = Schedule::parse(&raw.cron, timezone, digest_day).unwrap_or_else(|e| {
-        problems.push(format!("schedule.cron: {e}"));
-        Schedule::parse("0 0 8 * * *", timezone, digest_day).expect("a valid literal")
-    });
+    let mut warning = None;
+    let schedule = match Schedule::parse(&raw.cron, timezone, digest_day) {
+        Ok(s) => {
+            let now = chrono::Utc::now();
+            let horizon = now + chrono::Duration::days(NEVER_YEARS * 366);
+            if s.next_after(now).is_none_or(|next| next > horizon) {
+                warning = Some(format!(
+                    "schedule.cron: {:?} does not fire in the next {NEVER_YEARS} years: no \
+                     digest will go out on schedule",
+                    s.pattern()
+                ));
+            }
+            s
+        }
+        Err(e) => {
+            problems.push(format!("schedule.cron: {e}"));
+            Schedule::parse("0 0 8 * * *", timezone, digest_day).expect("a valid literal")
+        }
+    };
     let workdays: Vec<chrono::Weekday> = raw
         .workdays
         .iter()
@@ -43,6 +63,13 @@ pub(super) fn validate(
                 .ok()
         })
         .collect();
+    if raw.late_retry.is_zero() && !raw.deadline.is_zero() {
+        problems.push(
+            "schedule.late_retry: must be above 0 (not to retry a late list, set \
+             schedule.deadline = \"0s\")"
+                .into(),
+        );
+    }
     Timing {
         timezone,
         schedule,
@@ -52,5 +79,6 @@ pub(super) fn validate(
             late_retry: raw.late_retry.max(Duration::from_secs(1)),
             workdays,
         },
+        warning,
     }
 }

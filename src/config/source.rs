@@ -31,6 +31,21 @@ pub(super) fn validate(raw: RawSource, problems: &mut Vec<String>) -> Source {
             "source.base_url: {base_url:?} must start with https://, http:// or file://"
         ));
     }
+    if raw.timeout.is_zero() {
+        problems.push("source.timeout: must be above 0 (every request would time out)".into());
+    }
+    if raw.retry_base.is_zero() && raw.retries > 0 {
+        problems.push(
+            "source.retry_base: must be above 0 (for no retries, set source.retries = 0)".into(),
+        );
+    }
+    if raw.max_retry_wait.is_zero() && raw.max_rate_limit_retries > 0 {
+        problems.push(
+            "source.max_retry_wait: must be above 0 (not to wait out a 429 at all, set \
+             source.max_rate_limit_retries = 0)"
+                .into(),
+        );
+    }
     Source {
         options: SourceOptions {
             base_url,

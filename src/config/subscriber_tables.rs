@@ -75,17 +75,22 @@ pub(super) fn split(text: &str) -> (String, Vec<(usize, Range<usize>)>) {
 }
 
 /// Each table of `split` read into a subscriber's settings, in order, or the reason it could
-/// not be (naming the table's line).
+/// not be: what follows the subscriber's key in the message, the field (`.max_papers`) where
+/// one is to blame, then the table's line.
 pub(super) fn read(
     text: &str,
     tables: Vec<(usize, Range<usize>)>,
 ) -> impl Iterator<Item = Result<RawSubscriber, String>> + '_ {
     tables.into_iter().map(|(line, body)| {
-        toml::from_str::<RawSubscriber>(&text[body]).map_err(|e| {
-            format!(
-                "(the [[subscribers]] table at line {line}): {}",
-                e.message()
-            )
+        let place = format!("(the [[subscribers]] table at line {line})");
+        let de = toml::Deserializer::parse(&text[body])
+            .map_err(|e| format!(" {place}: {}", e.message()))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = match e.path().iter().next() {
+                Some(_) => format!(".{}", e.path()),
+                None => String::new(),
+            };
+            format!("{field} {place}: {}", e.inner().message())
         })
     })
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use super::header_text;
 use super::raw::RawSubscriber;
 use crate::domain::{EmailAddress, Subscriber, SubscriberKey};
 use crate::topics::{SubscriberFilter, Topic, build_filter};
@@ -41,7 +42,7 @@ pub(super) fn validate(
         let s = match s {
             Ok(s) => s,
             Err(e) => {
-                problems.push(format!("{key} {e}"));
+                problems.push(format!("{key}{e}"));
                 continue;
             }
         };
@@ -64,6 +65,7 @@ pub(super) fn validate(
             filters.insert(email.key(), filter);
         }
         let name = s.name.trim();
+        header_text::one_line(&format!("{key}.name"), name, "the To header", problems);
         list.push(Subscriber {
             email,
             name: (!name.is_empty()).then(|| name.to_string()),

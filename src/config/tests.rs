@@ -13,7 +13,7 @@ fn a_bad_subscriber_table_is_named_with_its_line_and_inline_ones_still_count() {
     .unwrap_err()
     .to_string();
     assert!(
-        e.contains("subscribers[0] (the [[subscribers]] table at line 5)")
+        e.contains("subscribers[0].topcs (the [[subscribers]] table at line 5)")
             && e.contains("unknown field `topcs`"),
         "{e}"
     );
@@ -166,4 +166,200 @@ fn an_unreadable_password_file_is_one_problem_not_two() {
         e.contains("smtp.username is set but neither smtp.password nor smtp.password_file"),
         "{e}"
     );
+}
+
+/// Every setting that reaches a header or the SMTP dialogue: a line break (or any control
+/// character) there is refused at load, named by its key, not found by lettre mid-run.
+#[test]
+fn text_bound_for_a_header_holds_no_line_break() {
+    let e = problems(&format!(
+        "{BASE}[[subscribers]]\nemail = \"ada@example.org\"\nname = \"Ada\\r\\nBcc: x@example.net\"\n\
+         topics = [\"ml\"]\n\
+         [[subscribers]]\nemail = \"bob@example.org\"\nname = \"Ada\\nLovelace\"\ntopics = [\"ml\"]\n\
+         [[subscribers]]\nemail = \"cy@example.org\"\nname = \"Cy\\tTab\"\ntopics = [\"ml\"]\n\
+         [[subscribers]]\nemail = \"dee@example.org\"\nname = \"Dee O'Brien, Zoë\"\ntopics = [\"ml\"]\n"
+    ));
+    for (key, what) in [
+        ("subscribers[0].name", "CR"),
+        ("subscribers[1].name", "LF"),
+        ("subscribers[2].name", "tab"),
+    ] {
+        assert!(
+            e.lines()
+                .any(|l| l.contains(&format!("- {key}: ")) && l.contains(what)),
+            "{key}: {e}"
+        );
+    }
+    assert!(!e.contains("subscribers[3]"), "{e}");
+
+    let e = problems(
+        "[smtp]\nfrom = \"Paper\\nboy <a@example.org>\"\nreply_to = \"Desk\\r\\n <d@example.org>\"\n\
+         hello_name = \"paperboy.test\\r\\nRSET\"\n\
+         [unsubscribe]\nmailto = \"\\\"un sub\\\"@example.org\"\n\
+         [topics.\"ml\\r\\nBcc: x@example.net\"]\nkeywords = [\"ml\"]\n",
+    );
+    for key in [
+        "smtp.from: ",
+        "smtp.reply_to: ",
+        "smtp.hello_name: ",
+        "unsubscribe.mailto: ",
+        "topics.\"ml\\r\\nBcc: x@example.net\": ",
+    ] {
+        assert!(e.contains(&format!("- {key}")), "{key}: {e}");
+    }
+}
+
+#[test]
+fn dkim_selector_and_domain_are_host_names() {
+    let key = tempfile::NamedTempFile::new().unwrap();
+    let e = problems(&format!(
+        "{BASE}[dkim]\nselector = \"s1\\r\\nX-Evil: 1\"\ndomain = \"example.org;\"\n\
+         private_key_file = {:?}\n",
+        key.path().display().to_string()
+    ));
+    assert!(
+        e.contains("- dkim.selector: \"s1\\r\\nX-Evil: 1\" is not a host name"),
+        "{e}"
+    );
+    assert!(
+        e.contains("- dkim.domain: \"example.org;\" is not a host name"),
+        "{e}"
+    );
+}
+
+/// A zero where zero makes no sense (every request or SMTP step timing out, every delivery
+/// given up before its first attempt, retries with no wait) is refused by its key; where it
+/// has a meaning (no catch-up, no grace period), it is taken.
+#[test]
+fn zero_durations_that_make_no_sense_are_refused() {
+    let e = problems(&format!(
+        "{}[source]\ntimeout = \"0s\"\nretry_base = \"0s\"\nmax_retry_wait = \"0s\"\n\
+         [schedule]\nlate_retry = \"0s\"\n[delivery]\ngive_up_after = \"0s\"\n",
+        BASE.replace("[smtp]\n", "[smtp]\ntimeout = \"0s\"\n")
+    ));
+    for key in [
+        "smtp.timeout",
+        "source.timeout",
+        "source.retry_base",
+        "source.max_retry_wait",
+        "schedule.late_retry",
+        "delivery.give_up_after",
+    ] {
+        assert!(
+            e.contains(&format!("- {key}: must be above 0")),
+            "{key}: {e}"
+        );
+    }
+    Config::load_str(
+        &format!(
+            "{BASE}[source]\nretries = 0\nretry_base = \"0s\"\nmax_rate_limit_retries = 0\n\
+             max_retry_wait = \"0s\"\n[schedule]\ncatch_up_window = \"0s\"\ndeadline = \"0s\"\n\
+             late_retry = \"0s\"\n[daemon]\ngrace_period = \"0s\"\n"
+        ),
+        "t",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_cron_that_never_fires_is_a_warning_not_an_error() {
+    let never =
+        Config::load_str(&format!("{BASE}[schedule]\ncron = \"0 0 8 31 2 *\"\n"), "t").unwrap();
+    assert_eq!(
+        never.warnings,
+        [
+            "schedule.cron: \"0 0 8 31 2 *\" does not fire in the next 5 years: no digest will \
+          go out on schedule"
+        ]
+    );
+    // February 29th comes within the next five years.
+    let leap =
+        Config::load_str(&format!("{BASE}[schedule]\ncron = \"0 0 8 29 2 *\"\n"), "t").unwrap();
+    assert!(leap.warnings.is_empty(), "{:?}", leap.warnings);
+}
+
+/// An integer too large for its key is named by it, wherever it is written: in a table the
+/// `config` crate reads, in a `[[subscribers]]` table, in the inline list.
+#[test]
+fn an_integer_out_of_range_is_named_by_its_key() {
+    let cases = [
+        (
+            BASE.replace("keywords", "max_papers = 18446744073709551615\nkeywords"),
+            "topics.ml.max_papers: 18446744073709551615 is out of range",
+        ),
+        (
+            format!("{BASE}[delivery]\nconcurrency = -1\n"),
+            "delivery.concurrency",
+        ),
+        (
+            format!("{BASE}[delivery]\nmax_per_hour = 99999999999\n"),
+            "delivery.max_per_hour",
+        ),
+        (
+            format!(
+                "{BASE}[[subscribers]]\nemail = \"a@example.org\"\ntopics = [\"ml\"]\n\
+                 max_papers = -1\n"
+            ),
+            "subscribers[0].max_papers (the [[subscribers]] table at line 5)",
+        ),
+        (
+            format!(
+                "{BASE}[[subscribers]]\nemail = \"a@example.org\"\ntopics = [\"ml\"]\n\
+                 min_upvotes = 9223372036854775808\n"
+            ),
+            "subscribers[0].min_upvotes (the [[subscribers]] table at line 5)",
+        ),
+        (
+            format!(
+                "subscribers = [{{ email = \"a@example.org\", topics = [\"ml\"], \
+                 max_papers = 99999999999999999999 }}]\n{BASE}"
+            ),
+            "subscribers[0].max_papers: 99999999999999999999 is out of range",
+        ),
+    ];
+    for (toml, named) in cases {
+        let e = problems(&toml);
+        assert!(e.contains(named), "{named}: {e}");
+    }
+}
+
+/// `{:?}` of the whole configuration, as a log line or a panic might show it, holds none of
+/// its secrets: passwords, the unsubscribe secret, the DKIM key.
+#[test]
+fn the_configuration_shown_with_debug_holds_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("dkim.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key)
+        .arg("1024")
+        .output()
+        .expect("openssl makes the test key");
+    assert!(made.status.success(), "{made:?}");
+    let c = Config::load_str(
+        &format!(
+            "{}[unsubscribe]\nbase_url = \"https://d.example.org/u\"\n\
+             secret = \"unsub-secret-8c1e4f2a\"\n\
+             [dkim]\nselector = \"s1\"\ndomain = \"example.org\"\nprivate_key_file = {:?}\n\
+             [database]\nurl = \"postgres://app:db-pw-93b1d7@127.0.0.1:5432/pb\"\n",
+            BASE.replace(
+                "[smtp]\n",
+                "[smtp]\nusername = \"u\"\npassword = \"smtp-pw-5a7c03\"\n"
+            ),
+            key.display().to_string()
+        ),
+        "t",
+    )
+    .unwrap();
+    let shown = format!("{c:?}");
+    for secret in [
+        "smtp-pw-5a7c03",
+        "unsub-secret-8c1e4f2a",
+        "db-pw-93b1d7",
+        "RsaPrivateKey",
+        "primes",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("[a signing key]"), "{shown}");
 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use super::cards::Card;
 use super::error::{RenderError, fail};
 use super::newlines::normalize_with_cards;
-use super::paper_view::{PaperView, trim_words};
+use super::paper_view::PaperView;
 use super::rendered::Rendered;
 use super::renderer::{
     HTML_CARD, HTML_TEMPLATE, Renderer, SUBJECT_TEMPLATE, TEXT_CARD, TEXT_TEMPLATE,
 };
 use super::view::Email;
-use crate::domain::{Paper, Subscriber};
+use crate::domain::{Paper, Subscriber, trim_words};
 
 impl Renderer {
     /// Renders `email` with its papers' texts cut to `chars` (0: whole).

@@ -1,5 +1,5 @@
-//! Rendering's errors: a template that does not load (naming its file and position), and an
-//! email that does not render (naming the template and the subscriber).
+//! Rendering's errors: a template that does not load (naming its file and position), an
+//! email that does not render (naming the template and the subscriber), and one too big.
 
 use crate::domain::Subscriber;
 
@@ -16,6 +16,17 @@ pub enum RenderError {
         name: &'static str,
         subscriber: String,
         message: String,
+    },
+    #[error(
+        "the email for {subscriber} is too big even with no paper in it ({html} bytes of HTML, \
+         {text} of text; at most {} and {} may be sent): its templates write too much",
+        super::MAX_HTML_BYTES,
+        super::MAX_TEXT_BYTES
+    )]
+    TooBig {
+        subscriber: String,
+        html: usize,
+        text: usize,
     },
 }
 

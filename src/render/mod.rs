@@ -38,11 +38,12 @@ use renderer::{Frame, HTML_CARD, TEXT_CARD};
 use splice::Markers;
 use view::Email;
 
+pub use crate::domain::trim_words;
 pub use error::RenderError;
-pub use paper_view::{shorten_authors, trim_words};
+pub use paper_view::shorten_authors;
 pub use rendered::{CardSpan, Rendered};
 pub use renderer::{HTML_TEMPLATE, Renderer, SUBJECT_TEMPLATE, TEXT_TEMPLATE};
-pub use size_guard::MAX_HTML_BYTES;
+pub use size_guard::{MAX_HTML_BYTES, MAX_TEXT_BYTES};
 
 use crate::config::DigestConfig;
 use crate::digest::Digest;
@@ -154,9 +155,12 @@ impl Renderer {
         unsubscribe_url: &str,
     ) -> Result<Rendered, RenderError> {
         let mut email = Email::new(subscriber, date, digest, papers, unsubscribe_url);
-        size_guard::fit(&mut email, self.opts.text_max_chars, |email, chars| {
-            self.render_email(subscriber, email, chars)
-        })
+        size_guard::fit(
+            subscriber,
+            &mut email,
+            self.opts.text_max_chars,
+            |email, chars| self.render_email(subscriber, email, chars),
+        )
     }
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::highlight::{Part, highlight};
 use crate::config::{DigestConfig, TextChoice};
-use crate::domain::Paper;
+use crate::domain::{Paper, trim_words};
 use crate::topics::{Field, ScoringTerm};
 
 #[derive(Serialize)]
@@ -42,7 +42,7 @@ impl PaperView {
         Self {
             id: p.id.to_string(),
             title: p.title.clone(),
-            url: p.hf_url(),
+            url: p.id.hf_url(),
             authors: shorten_authors(&p.authors, opts.max_authors),
             organization: p.organization.clone(),
             upvotes: p.upvotes,
@@ -51,8 +51,8 @@ impl PaperView {
             text_parts: highlight(&text, terms, Field::Abstract),
             text,
             thumbnail: p.thumbnail.clone().filter(|_| opts.thumbnails),
-            arxiv_abs: p.arxiv_abs_url(),
-            arxiv_pdf: p.arxiv_pdf_url(),
+            arxiv_abs: p.id.arxiv_abs_url(),
+            arxiv_pdf: p.id.arxiv_pdf_url(),
             github_repo: p.github_repo.clone(),
             github_name: p.github_repo.as_deref().map(repo_name),
             github_stars: p.github_stars,
@@ -72,22 +72,6 @@ pub fn shorten_authors(authors: &[String], max: usize) -> String {
         },
         n => format!("{} and {} more", authors[..max].join(", "), n - max),
     }
-}
-
-/// Cuts `s` to at most `max` characters at a word boundary, adding an ellipsis; 0 keeps all.
-pub fn trim_words(s: &str, max: usize) -> String {
-    if max == 0 || s.chars().count() <= max {
-        return s.to_string();
-    }
-    let cut: String = s.chars().take(max).collect();
-    let cut = match cut.rfind(char::is_whitespace) {
-        Some(i) if i > max / 2 => &cut[..i],
-        _ => &cut,
-    };
-    format!(
-        "{}…",
-        cut.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == ';')
-    )
 }
 
 /// "owner/repo" for a GitHub URL; the URL itself otherwise.
@@ -110,12 +94,5 @@ mod tests {
         assert_eq!(shorten_authors(&names(1), 3), "A1");
         assert_eq!(shorten_authors(&names(3), 3), "A1, A2 and A3");
         assert_eq!(shorten_authors(&names(15), 3), "A1, A2, A3 and 12 more");
-    }
-
-    #[test]
-    fn text_is_trimmed_on_words() {
-        assert_eq!(trim_words("one two three four", 9), "one two…");
-        assert_eq!(trim_words("short", 9), "short");
-        assert_eq!(trim_words("short", 0), "short");
     }
 }

@@ -1,6 +1,6 @@
-//! The Hugging Face Daily Papers client: paging, 429 handling, time-outs, and saved files.
+//! The Hugging Face Daily Papers client: paging, 429 handling, time-outs, a response's size,
+//! and saved files.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,7 +9,10 @@ use chrono::NaiveDate;
 use reqwest::StatusCode;
 use tracing::{debug, info, instrument, warn};
 
-use super::{FetchError, parse_daily_papers};
+use super::FetchError;
+use super::limits::RESPONSE_BYTES;
+use super::list::DayList;
+use super::parse::parse_items;
 use crate::domain::Paper;
 
 /// The API's largest page.
@@ -136,40 +139,29 @@ impl HfSource {
         base: &str,
         date: NaiveDate,
     ) -> Result<Vec<Paper>, FetchError> {
-        let mut papers = Vec::new();
-        let mut seen = HashSet::new();
+        let mut list = DayList::default();
         for page in 0..MAX_PAGES {
             let url = format!("{base}/api/daily_papers?date={date}&limit={PAGE_LIMIT}&p={page}");
             let body = self.get_with_rate_limit(client, &url, date).await?;
-            let batch = parse_daily_papers(&body).map_err(|message| FetchError::Parse {
+            let batch = parse_items(&body).map_err(|message| FetchError::Parse {
                 date,
                 origin: url.clone(),
                 message,
             })?;
-            let len = batch.len();
-            let mut new = 0;
-            for p in batch {
-                // Upvotes move papers between pages while we read; keep each one once.
-                if seen.insert(p.id.clone()) {
-                    papers.push(p);
-                    new += 1;
-                }
-            }
+            let len = batch.items;
+            // Upvotes move papers between pages while we read; keep each one once.
+            let new = list.add(batch, (page * PAGE_LIMIT) as usize);
             debug!(page, items = len, new, "page fetched");
             if len < PAGE_LIMIT as usize {
-                info!(
-                    papers = papers.len(),
-                    pages = page + 1,
-                    "daily list fetched"
-                );
-                return Ok(papers);
+                info!(papers = list.len(), pages = page + 1, "daily list fetched");
+                return Ok(list.into_papers());
             }
             if new == 0 {
                 warn!(
                     page,
                     "a full page brought no new paper; the server ignores paging"
                 );
-                return Ok(papers);
+                return Ok(list.into_papers());
             }
         }
         Err(FetchError::TooManyPages {
@@ -211,7 +203,9 @@ impl HfSource {
                 continue;
             }
             if !status.is_success() {
-                let body = resp.text().await.unwrap_or_default();
+                // Within the same limit: only its start is shown.
+                let body = read_body(resp).await.unwrap_or_default();
+                let body = String::from_utf8_lossy(&body);
                 let body = body.trim();
                 let body = if body.is_empty() {
                     String::new()
@@ -226,7 +220,14 @@ impl HfSource {
                     body,
                 });
             }
-            return resp.bytes().await.map(|b| b.to_vec()).map_err(http_err);
+            return read_body(resp).await.map_err(|e| match e {
+                BodyError::Http(e) => http_err(e),
+                BodyError::TooBig => FetchError::TooBig {
+                    date,
+                    origin: url.to_string(),
+                    limit: RESPONSE_BYTES,
+                },
+            });
         }
     }
 }
@@ -263,19 +264,53 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
+enum BodyError {
+    Http(reqwest::Error),
+    TooBig,
+}
+
+/// The body of `resp`, read up to [`RESPONSE_BYTES`]: a longer one is refused as it comes,
+/// before it is all in memory.
+async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    let mut body = Vec::new();
+    if resp
+        .content_length()
+        .is_some_and(|n| n > RESPONSE_BYTES as u64)
+    {
+        return Err(BodyError::TooBig);
+    }
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Http)? {
+        if body.len() + chunk.len() > RESPONSE_BYTES {
+            return Err(BodyError::TooBig);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn read_file(path: &std::path::Path, date: NaiveDate) -> Result<Vec<Paper>, FetchError> {
-    let body = tokio::fs::read(path).await.map_err(|e| FetchError::File {
-        path: path.display().to_string(),
+    let origin = || path.display().to_string();
+    let file_err = |e: std::io::Error| FetchError::File {
+        path: origin(),
         message: e.to_string(),
-    })?;
-    let mut papers = parse_daily_papers(&body).map_err(|message| FetchError::Parse {
+    };
+    let size = tokio::fs::metadata(path).await.map_err(file_err)?.len();
+    if size > RESPONSE_BYTES as u64 {
+        return Err(FetchError::TooBig {
+            date,
+            origin: origin(),
+            limit: RESPONSE_BYTES,
+        });
+    }
+    let body = tokio::fs::read(path).await.map_err(file_err)?;
+    let parsed = parse_items(&body).map_err(|message| FetchError::Parse {
         date,
-        origin: path.display().to_string(),
+        origin: origin(),
         message,
     })?;
-    let mut seen = HashSet::new();
-    papers.retain(|p| seen.insert(p.id.clone()));
-    Ok(papers)
+    let mut list = DayList::default();
+    list.add(parsed, 0);
+    Ok(list.into_papers())
 }
 
 #[cfg(test)]

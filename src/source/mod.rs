@@ -1,7 +1,10 @@
 //! Fetching a day's list of papers: the Hugging Face Daily Papers API over HTTP, or a saved
-//! response on disk (`file://` base URL or `--source-file`).
+//! response on disk (`file://` base URL or `--source-file`); how much of it is taken is in
+//! [`limits`].
 
 mod hf;
+pub mod limits;
+mod list;
 mod parse;
 
 pub use hf::{HfSource, SourceOptions};
@@ -41,6 +44,12 @@ pub enum FetchError {
         origin: String,
         message: String,
     },
+    #[error("the papers of {date}: the response of {origin} is over {limit} bytes; refused")]
+    TooBig {
+        date: NaiveDate,
+        origin: String,
+        limit: usize,
+    },
     #[error("reading saved papers from {path}: {message}")]
     File { path: String, message: String },
     #[error("the papers of {date}: {date} is in the future (today is {today}); no list exists yet")]
@@ -62,6 +71,7 @@ impl FetchError {
             Self::Status { status, .. } => *status >= 500 || *status == 408,
             Self::RateLimited { .. }
             | Self::File { .. }
+            | Self::TooBig { .. }
             | Self::Future { .. }
             | Self::TooManyPages { .. } => false,
         }

@@ -1,8 +1,12 @@
-//! Parsing the Daily Papers JSON (a bare array of items) into domain papers.
+//! Parsing the Daily Papers JSON (a bare array of items) into domain papers: each field
+//! capped, each item that cannot be a paper skipped and named.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
-use crate::domain::{ArxivId, Paper, normalize_whitespace};
+use super::limits;
+use super::list::DayList;
+use crate::domain::{ArxivId, Paper, show_id};
 
 #[derive(Deserialize)]
 struct Item {
@@ -57,81 +61,152 @@ struct RawOrg {
     fullname: Option<String>,
 }
 
-/// Only absolute http(s) URLs from the feed are kept: anything else (javascript:, data:, junk)
-/// must never reach an href.
-fn web_url(raw: Option<String>) -> Option<String> {
-    let raw = raw?;
-    let url = url::Url::parse(raw.trim()).ok()?;
-    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+/// Enough of an item to name it when it is skipped whole.
+#[derive(Deserialize)]
+struct ItemId {
+    paper: PaperId,
 }
 
-fn non_empty(raw: Option<String>) -> Option<String> {
-    raw.map(|s| normalize_whitespace(&s))
-        .filter(|s| !s.is_empty())
+#[derive(Deserialize)]
+struct PaperId {
+    id: String,
+}
+
+/// One response's items: the papers, each with its index in the response, and the items
+/// skipped.
+pub(super) struct Parsed {
+    /// How many items the response holds, skipped ones included.
+    pub items: usize,
+    pub papers: Vec<(usize, Paper)>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// An item left out, and why.
+#[derive(Debug)]
+pub(super) struct Skipped {
+    pub index: usize,
+    /// Its id as a message shows it (escaped, cut short), or "?" when it has none.
+    pub id: String,
+    pub reason: String,
+}
+
+fn non_empty(raw: Option<String>, max: usize) -> Option<String> {
+    raw.map(|s| limits::text(&s, max)).filter(|s| !s.is_empty())
 }
 
 impl Item {
+    /// The paper, its fields capped (see [`limits`]); or why the item is skipped.
     fn into_paper(self) -> Result<Paper, String> {
         let p = self.paper;
         let id = ArxivId::parse(&p.id)?;
-        let title = normalize_whitespace(&p.title);
-        if title.is_empty() {
-            return Err(format!("paper {id} has an empty title"));
+        if p.authors.len() > limits::MAX_AUTHORS {
+            return Err(format!(
+                "it lists {} authors, more than the {} a paper may have",
+                p.authors.len(),
+                limits::MAX_AUTHORS
+            ));
         }
-        let org = p
-            .organization
-            .or(self.organization)
-            .and_then(|o| non_empty(o.fullname).or_else(|| non_empty(o.name)));
+        let title = limits::text(&p.title, limits::TITLE_CHARS);
+        if title.is_empty() {
+            return Err("its title is empty".into());
+        }
+        let org = p.organization.or(self.organization).and_then(|o| {
+            non_empty(o.fullname, limits::ORGANIZATION_CHARS)
+                .or_else(|| non_empty(o.name, limits::ORGANIZATION_CHARS))
+        });
         Ok(Paper {
             id,
             title,
-            abstract_text: normalize_whitespace(&p.summary),
+            abstract_text: limits::text(&p.summary, limits::ABSTRACT_CHARS),
             authors: p
                 .authors
                 .into_iter()
                 .filter(|a| !a.hidden)
-                .map(|a| normalize_whitespace(&a.name))
+                .map(|a| limits::text(&a.name, limits::AUTHOR_NAME_CHARS))
                 .filter(|n| !n.is_empty())
                 .collect(),
             upvotes: p.upvotes.max(0),
             num_comments: self.num_comments.max(0),
-            ai_summary: non_empty(p.ai_summary),
+            ai_summary: non_empty(p.ai_summary, limits::AI_SUMMARY_CHARS),
             ai_keywords: p
                 .ai_keywords
                 .unwrap_or_default()
                 .iter()
-                .map(|k| normalize_whitespace(k))
+                .map(|k| limits::text(k, limits::KEYWORD_CHARS))
                 .filter(|k| !k.is_empty())
+                .take(limits::KEYWORDS)
                 .collect(),
-            github_repo: web_url(p.github_repo),
+            github_repo: limits::web_url(p.github_repo),
             github_stars: p.github_stars.filter(|s| *s >= 0),
-            project_page: web_url(p.project_page),
+            project_page: limits::web_url(p.project_page),
             organization: org,
-            thumbnail: web_url(self.thumbnail),
+            thumbnail: limits::web_url(self.thumbnail),
             published_at: p.published_at,
         })
     }
 }
 
-/// Parses one response body. The error names the JSON path and position of the first problem.
-pub fn parse_daily_papers(body: &[u8]) -> Result<Vec<Paper>, String> {
+/// `serde_path_to_error`'s error as "at PATH: message", the path after `prefix`.
+fn at_path(prefix: &str, e: serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    match (prefix, path.as_str()) {
+        ("", "" | ".") => inner.to_string(),
+        (_, "" | ".") => format!("at {prefix}: {inner}"),
+        _ => format!(
+            "at {prefix}{}{path}: {inner}",
+            if prefix.is_empty() { "" } else { "." }
+        ),
+    }
+}
+
+/// Parses one response body. A body that is not a list of items, or an item that does not
+/// have the API's shape, is an error naming the JSON path and position of the first problem;
+/// an item that has the shape but cannot be a paper (not an arXiv id, no title, absurdly
+/// big) is skipped, and said so in [`Parsed::skipped`].
+pub(super) fn parse_items(body: &[u8]) -> Result<Parsed, String> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let items: Vec<Item> = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path.is_empty() || path == "." {
-            inner.to_string()
-        } else {
-            format!("at {path}: {inner}")
-        }
-    })?;
+    let raw: Vec<&RawValue> =
+        serde_path_to_error::deserialize(&mut *de).map_err(|e| at_path("", e))?;
     // The list is the whole body: anything but white space after it is not a response.
     de.end().map_err(|e| format!("after the list: {e}"))?;
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| item.into_paper().map_err(|e| format!("at [{i}]: {e}")))
-        .collect()
+    let mut parsed = Parsed {
+        items: raw.len(),
+        papers: Vec::with_capacity(raw.len()),
+        skipped: Vec::new(),
+    };
+    for (index, item) in raw.into_iter().enumerate() {
+        let json = item.get();
+        let skip = |reason: String| {
+            let id = serde_json::from_str::<ItemId>(json)
+                .map_or_else(|_| "?".to_string(), |i| show_id(i.paper.id.trim()));
+            Skipped { index, id, reason }
+        };
+        if json.len() > limits::ITEM_BYTES {
+            parsed.skipped.push(skip(format!(
+                "its JSON is {} bytes, more than the {} an item may have",
+                json.len(),
+                limits::ITEM_BYTES
+            )));
+            continue;
+        }
+        let de = &mut serde_json::Deserializer::from_str(json);
+        let item: Item =
+            serde_path_to_error::deserialize(de).map_err(|e| at_path(&format!("[{index}]"), e))?;
+        match item.into_paper() {
+            Ok(paper) => parsed.papers.push((index, paper)),
+            Err(reason) => parsed.skipped.push(skip(reason)),
+        }
+    }
+    Ok(parsed)
+}
+
+/// Parses one response body into its papers, each once: the items skipped and the ids listed
+/// twice are logged (see `DayList`). Errors as `parse_items`' are.
+pub fn parse_daily_papers(body: &[u8]) -> Result<Vec<Paper>, String> {
+    let mut list = DayList::default();
+    list.add(parse_items(body)?, 0);
+    Ok(list.into_papers())
 }
 
 #[cfg(test)]
@@ -162,6 +237,10 @@ mod tests {
         assert!(parse_daily_papers(b"<html>").is_err());
     }
 
+    fn item(id: &str, title: &str) -> serde_json::Value {
+        serde_json::json!({"paper": {"id": id, "title": title, "summary": "S", "upvotes": 1}})
+    }
+
     #[test]
     fn anything_but_white_space_after_the_list_is_refused() {
         let err = parse_daily_papers(b"[]\"githubRepo\"").unwrap_err();
@@ -171,11 +250,91 @@ mod tests {
     }
 
     #[test]
-    fn only_web_urls_survive() {
-        assert_eq!(web_url(Some("javascript:alert(1)".into())), None);
+    fn items_that_cannot_be_papers_are_skipped_and_named() {
+        let mut crowd = item("2401.00004", "Crowd");
+        crowd["paper"]["authors"] = (0..=limits::MAX_AUTHORS)
+            .map(|i| serde_json::json!({"name": format!("A{i}")}))
+            .collect();
+        let mut huge = item("2401.00005", "Huge");
+        huge["paper"]["summary"] = "x".repeat(limits::ITEM_BYTES).into();
+        let body = serde_json::to_vec(&[
+            item("2401.00001", "Kept"),
+            item("../../../etc/passwd", "Traversal"),
+            item("2401.00003", " \n "),
+            crowd,
+            huge,
+            item("2401.00006", "Kept too"),
+        ])
+        .unwrap();
+        let parsed = parse_items(&body).unwrap();
+        assert_eq!(parsed.items, 6);
+        let kept: Vec<(usize, &str)> = parsed
+            .papers
+            .iter()
+            .map(|(i, p)| (*i, p.id.as_str()))
+            .collect();
+        assert_eq!(kept, [(0, "2401.00001"), (5, "2401.00006")]);
+        let skipped: Vec<(usize, &str)> = parsed
+            .skipped
+            .iter()
+            .map(|s| (s.index, s.id.as_str()))
+            .collect();
         assert_eq!(
-            web_url(Some("https://github.com/a/b".into())).as_deref(),
-            Some("https://github.com/a/b")
+            skipped,
+            [
+                (1, "\"../../../etc/passwd\""),
+                (2, "\"2401.00003\""),
+                (3, "\"2401.00004\""),
+                (4, "\"2401.00005\"")
+            ]
         );
+        let reasons: Vec<&str> = parsed.skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert!(reasons[0].contains("not an arXiv id"), "{reasons:?}");
+        assert!(reasons[1].contains("title is empty"), "{reasons:?}");
+        assert!(reasons[2].contains("10001 authors"), "{reasons:?}");
+        assert!(
+            reasons[3].contains("bytes, more than the 1048576"),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn every_field_is_capped() {
+        let long = |word: &str, n: usize| word.repeat(n);
+        let mut it = item("2401.00001", &long("title ", 100_000));
+        let p = &mut it["paper"];
+        p["summary"] = long("abstract ", 10_000).into();
+        p["ai_summary"] = long("summary ", 10_000).into();
+        p["authors"] = (0..3)
+            .map(|_| serde_json::json!({"name": long("N", 1000)}))
+            .collect();
+        p["ai_keywords"] = (0..200).map(|_| long("k", 200)).collect();
+        p["organization"] = serde_json::json!({"fullname": long("Org ", 1000)});
+        p["githubRepo"] = format!("https://github.com/{}", long("a", 5000)).into();
+        p["projectPage"] = "https://example.org/p".into();
+        it["thumbnail"] = format!("https://example.org/{}.png", long("t", 5000)).into();
+        let body = serde_json::to_vec(&[it]).unwrap();
+        let papers = parse_daily_papers(&body).unwrap();
+        let p = &papers[0];
+        let chars = |s: &str| s.chars().count();
+        assert!(chars(&p.title) <= limits::TITLE_CHARS + 1 && p.title.ends_with('…'));
+        assert!(chars(&p.abstract_text) <= limits::ABSTRACT_CHARS + 1);
+        assert!(chars(p.ai_summary.as_deref().unwrap()) <= limits::AI_SUMMARY_CHARS + 1);
+        assert_eq!(p.authors.len(), 3, "every author is kept");
+        assert!(
+            p.authors
+                .iter()
+                .all(|a| chars(a) == limits::AUTHOR_NAME_CHARS + 1)
+        );
+        assert_eq!(p.ai_keywords.len(), limits::KEYWORDS);
+        assert!(
+            p.ai_keywords
+                .iter()
+                .all(|k| chars(k) == limits::KEYWORD_CHARS + 1)
+        );
+        assert!(chars(p.organization.as_deref().unwrap()) <= limits::ORGANIZATION_CHARS + 1);
+        assert_eq!(p.github_repo, None, "a URL too long is dropped");
+        assert_eq!(p.thumbnail, None);
+        assert_eq!(p.project_page.as_deref(), Some("https://example.org/p"));
     }
 }

@@ -9,8 +9,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use super::{DatabaseUrl, StoreError};
@@ -38,6 +39,9 @@ pub struct Store {
 /// Connections of one process to PostgreSQL, at most.
 const PG_MAX_CONNECTIONS: u32 = 8;
 
+/// How long opening a PostgreSQL connection (or waiting for one of the pool) may take.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Store {
     /// Opens the database at `url` (`sqlite://PATH`, created if missing, or `postgres://…`)
     /// and brings its schema up to date.
@@ -63,10 +67,34 @@ impl Store {
             url: url.clone(),
             cause,
         };
+        let opts = PgConnectOptions::from_str(url.expose_secret()).map_err(open)?;
+        // The first connection is opened here, not by the pool: the pool takes a refused
+        // connection for a server still starting and tries again until its time-out, then
+        // says only "pool timed out". Opened directly, the cause comes back at once.
+        let first = tokio::time::timeout(PG_CONNECT_TIMEOUT, PgConnection::connect_with(&opts))
+            .await
+            .map_err(|_| {
+                format!(
+                    "no answer within {}",
+                    humantime::format_duration(PG_CONNECT_TIMEOUT)
+                )
+            })
+            .and_then(|r| {
+                r.map_err(|e| match e {
+                    sqlx::Error::Io(io) => io.to_string(),
+                    other => other.to_string(),
+                })
+            })
+            .map_err(|cause| StoreError::Connect {
+                url: url.clone(),
+                server: server_of(&opts),
+                cause,
+            })?;
+        let _ = first.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(PG_MAX_CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(url.expose_secret())
+            .acquire_timeout(PG_CONNECT_TIMEOUT)
+            .connect_with(opts)
             .await
             .map_err(open)?;
         if extra > 0 {
@@ -112,7 +140,13 @@ impl Store {
         if let Some(parent) = opts.get_filename().parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).map_err(|e| open(sqlx::Error::Io(e)))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                let e = std::io::Error::new(
+                    e.kind(),
+                    format!("creating its directory {}: {e}", parent.display()),
+                );
+                open(sqlx::Error::Io(e))
+            })?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -159,6 +193,20 @@ impl Store {
     #[doc(hidden)]
     pub fn open_connections(&self) -> u32 {
         on_pool!(self, p => p.size())
+    }
+}
+
+/// Where a PostgreSQL connection goes: `host:port`, or the Unix socket.
+fn server_of(opts: &PgConnectOptions) -> String {
+    match opts.get_socket() {
+        Some(dir) => format!(
+            "the socket {}",
+            dir.join(format!(".s.PGSQL.{}", opts.get_port())).display()
+        ),
+        None if opts.get_host().contains(':') => {
+            format!("[{}]:{}", opts.get_host(), opts.get_port())
+        }
+        None => format!("{}:{}", opts.get_host(), opts.get_port()),
     }
 }
 

@@ -36,6 +36,13 @@ pub enum StoreError {
         url: DatabaseUrl,
         cause: sqlx::Error,
     },
+    /// The first connection to a PostgreSQL server failed: where it went, and why.
+    #[error("opening the database {url}: connecting to {server}: {cause}")]
+    Connect {
+        url: DatabaseUrl,
+        server: String,
+        cause: String,
+    },
     #[error("migrating the database {url}: {cause}")]
     Migrate {
         url: DatabaseUrl,

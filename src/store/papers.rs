@@ -87,7 +87,8 @@ impl Store {
         })
     }
 
-    /// The ids of the stored list of `date` (empty when it was never fetched).
+    /// The ids of the stored list of `date` (empty when it was never fetched), but those that
+    /// are not arXiv ids (see [`ArxivId::from_stored`]).
     pub async fn list_ids(&self, date: NaiveDate) -> Result<HashSet<ArxivId>, StoreError> {
         let ids: Vec<String> = on_pool!(self, pool => {
             sqlx::query_scalar("SELECT arxiv_id FROM daily_list WHERE digest_date = $1")
@@ -96,17 +97,14 @@ impl Store {
                 .await
                 .map_err(q("select list"))?
         });
-        ids.iter()
-            .map(|id| {
-                ArxivId::parse(id).map_err(|message| StoreError::Corrupt {
-                    what: "daily_list.arxiv_id",
-                    message,
-                })
-            })
-            .collect()
+        Ok(ids
+            .iter()
+            .filter_map(|id| ArxivId::from_stored(id, "daily_list.arxiv_id"))
+            .collect())
     }
 
-    /// Papers by id, as last fetched.
+    /// Papers by id, as last fetched; one stored under an id that is not an arXiv id is left
+    /// out (see [`ArxivId::from_stored`]).
     pub async fn papers(&self, ids: &[&ArxivId]) -> Result<HashMap<ArxivId, Paper>, StoreError> {
         let mut out = HashMap::new();
         // One query per 500 papers, not one per paper.
@@ -124,6 +122,9 @@ impl Store {
                 query.fetch_all(pool).await.map_err(q("select papers"))?
             });
             for (id, data) in rows {
+                if ArxivId::from_stored(&id, "papers.arxiv_id").is_none() {
+                    continue;
+                }
                 let paper: Paper =
                     serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
                         what: "papers.data",

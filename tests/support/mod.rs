@@ -339,6 +339,8 @@ pub struct SmtpOptions {
     pub delay_ms: Option<u64>,
     /// Offer PIPELINING.
     pub pipelining: bool,
+    /// AUTH mechanisms not offered (`PLAIN`, `LOGIN`).
+    pub auth_exclude: Vec<String>,
 }
 
 pub struct SmtpServer {
@@ -386,6 +388,9 @@ impl SmtpServer {
         }
         if opts.pipelining {
             cmd.arg("--pipelining");
+        }
+        for m in &opts.auth_exclude {
+            cmd.args(["--auth-exclude", m]);
         }
         let mut child = cmd
             .stdout(Stdio::piped())
@@ -702,6 +707,33 @@ pub async fn db_count(url: &str, sql: &str) -> i64 {
     on_test_db!(url, pool => sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap())
 }
 
+// ------------------------------------------------------------------ ports and browsers
+
+/// A loopback port that is free now (for a listener the test's config names).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Chromium (or Chrome): `PAPERBOY_CHROMIUM`, else the first on the PATH.
+pub fn chromium() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("PAPERBOY_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(PathBuf::from)
+}
+
 // ------------------------------------------------------------------ the paperboy binary
 
 /// A working directory with a config file, in which the real binary runs; on the backend of
@@ -758,6 +790,19 @@ impl Paperboy {
             cmd.env("PAPERBOY__DATABASE__URL", &pg.url);
         }
         cmd
+    }
+
+    /// The binary started with `args` (`run`, say) and left running, its log lines piped on
+    /// stderr (uncoloured), killed when dropped.
+    #[allow(dead_code)] // not every test binary keeps one running
+    pub fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        self.command(args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("paperboy starts")
     }
 
     pub async fn run(&self, args: &[&str]) -> RunOutput {

@@ -39,6 +39,8 @@ Examples:
   smtp_server.py --maildir DIR --tls-cert leaf.pem --tls-key leaf.key \
       --require-tls --auth-user alice --auth-password secret
   smtp_server.py --maildir DIR --tls-cert leaf.pem --tls-key leaf.key --implicit-tls
+  smtp_server.py --maildir DIR --tls-cert leaf.pem --tls-key leaf.key --require-tls \
+      --auth-user alice --auth-password secret --auth-exclude PLAIN    (AUTH LOGIN only)
   smtp_server.py --maildir DIR --reject bounce=550 --reject later=451
   smtp_server.py --maildir DIR --fault flaky=451once --fault crash=dropdata-once \
       --refuse-for 2 --delay-ms 200
@@ -80,6 +82,8 @@ def parse_args():
                    help="SMTPS: TLS from the first byte instead of STARTTLS")
     p.add_argument("--auth-user")
     p.add_argument("--auth-password")
+    p.add_argument("--auth-exclude", action="append", default=[], metavar="MECHANISM",
+                   help="do not offer this AUTH mechanism (PLAIN, LOGIN; repeatable)")
     p.add_argument("--reject", action="append", default=[], metavar="RCPT_SUBSTRING=CODE",
                    help="reply CODE to RCPT TO addresses containing the substring (repeatable)")
     p.add_argument("--fault", action="append", default=[], metavar="RCPT_SUBSTRING=KIND",
@@ -260,6 +264,7 @@ async def main():
         # implicit TLS it would refuse AUTH (538), so disable it there.
         auth_require_tls=bool(ctx is not None and not a.implicit_tls),
         authenticator=make_authenticator(a.auth_user, a.auth_password) if auth else None,
+        auth_exclude_mechanism=a.auth_exclude or None,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
