@@ -1,8 +1,10 @@
 //! Our own long-lived SMTP connection: TCP_NODELAY (lettre's pooled transport stalls ~40 ms a
 //! message without it), STARTTLS or implicit TLS, AUTH, reconnect after any error.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
@@ -84,18 +86,13 @@ impl SmtpSender {
         what: &str,
         fut: impl Future<Output = Result<T, lettre::transport::smtp::Error>>,
     ) -> Result<T, MailError> {
-        match tokio::time::timeout(self.cfg.timeout, fut).await {
-            Ok(r) => r.map_err(|e| match classify(&self.server(), what, &e) {
+        self.step(what, fut)
+            .await?
+            .map_err(|e| match classify(&self.server(), what, &e) {
                 MailError::Permanent(m) => MailError::Session(m),
                 MailError::Transient(m) if e.is_tls() => MailError::Session(m),
                 other => other,
-            }),
-            Err(_) => Err(MailError::Transient(format!(
-                "{}: no answer to {what} within {}",
-                self.server(),
-                humantime::format_duration(self.cfg.timeout)
-            ))),
-        }
+            })
     }
 
     #[instrument(skip(self), fields(server = %self.server()))]
@@ -422,16 +419,30 @@ impl SmtpSender {
         }
     }
 
+    /// Runs one step of the session, within `smtp.timeout`. lettre panics on some replies
+    /// that are not valid SMTP (an EHLO line of nothing but white space, in 0.11.23): such a
+    /// panic is this server's error, a transient one, not the end of the worker. (The
+    /// connection is dropped after any error, so nothing reads from it in its unknown state.)
     async fn step<T>(&self, what: &str, fut: impl Future<Output = T>) -> Result<T, MailError> {
-        tokio::time::timeout(self.cfg.timeout, fut)
-            .await
-            .map_err(|_| {
-                MailError::Transient(format!(
-                    "{}: no answer to {what} within {}",
-                    self.server(),
-                    humantime::format_duration(self.cfg.timeout)
-                ))
-            })
+        let caught = AssertUnwindSafe(fut).catch_unwind();
+        match tokio::time::timeout(self.cfg.timeout, caught).await {
+            Ok(Ok(t)) => Ok(t),
+            Ok(Err(panic)) => {
+                let why = (panic.downcast_ref::<&str>().copied())
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("no message");
+                Err(MailError::Transient(printable(format!(
+                    "{}: {what}: the server's reply is not valid SMTP (lettre failed on it: \
+                     {why})",
+                    self.server()
+                ))))
+            }
+            Err(_) => Err(MailError::Transient(format!(
+                "{}: no answer to {what} within {}",
+                self.server(),
+                humantime::format_duration(self.cfg.timeout)
+            ))),
+        }
     }
 
     /// Whether `send` can open the next message's transaction with a message: its session
