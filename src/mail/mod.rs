@@ -4,6 +4,7 @@
 mod message;
 mod parts;
 mod qp;
+mod server_text;
 mod smtp;
 mod transport;
 mod unsubscribe;

@@ -1,11 +1,15 @@
 //! Our own long-lived SMTP connection: TCP_NODELAY (lettre's pooled transport stalls ~40 ms a
 //! message without it), STARTTLS or implicit TLS, AUTH, reconnect after any error.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
@@ -14,6 +18,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, instrument};
 
 use super::MailError;
+use super::server_text::printable;
 use crate::config::{Security, SmtpConfig};
 
 pub struct SmtpSender {
@@ -81,23 +86,18 @@ impl SmtpSender {
         what: &str,
         fut: impl Future<Output = Result<T, lettre::transport::smtp::Error>>,
     ) -> Result<T, MailError> {
-        match tokio::time::timeout(self.cfg.timeout, fut).await {
-            Ok(r) => r.map_err(|e| match classify(&self.server(), what, &e) {
+        self.step(what, fut)
+            .await?
+            .map_err(|e| match classify(&self.server(), what, &e) {
                 MailError::Permanent(m) => MailError::Session(m),
                 MailError::Transient(m) if e.is_tls() => MailError::Session(m),
                 other => other,
-            }),
-            Err(_) => Err(MailError::Transient(format!(
-                "{}: no answer to {what} within {}",
-                self.server(),
-                humantime::format_duration(self.cfg.timeout)
-            ))),
-        }
+            })
     }
 
     #[instrument(skip(self), fields(server = %self.server()))]
     async fn connect(&self) -> Result<Session, MailError> {
-        let mut conn = if self.cfg.security == Security::Tls {
+        let conn = if self.cfg.security == Security::Tls {
             // Implicit TLS: lettre opens this socket itself (without TCP_NODELAY).
             self.timed(
                 "connect (TLS)",
@@ -120,24 +120,37 @@ impl SmtpSender {
             .map_err(|e| MailError::Transient(format!("{}: connect: {e}", self.server())))?;
             tcp.set_nodelay(true)
                 .map_err(|e| MailError::Transient(format!("{}: {e}", self.server())))?;
-            let mut conn = self
-                .timed(
-                    "greeting",
-                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
-                )
-                .await?;
-            if let (Security::StartTls, Some(tls)) = (self.cfg.security, &self.tls) {
-                if !conn.can_starttls() {
-                    return Err(MailError::Transient(format!(
-                        "{}: the server does not offer STARTTLS (smtp.security = \"starttls\")",
-                        self.server()
-                    )));
-                }
-                self.timed("STARTTLS", conn.starttls(tls.clone(), &self.hello))
-                    .await?;
-            }
-            conn
+            self.greeted(Box::new(tcp)).await?
         };
+        self.log_in(conn).await
+    }
+
+    /// The greeting over a plain connection, then STARTTLS where it is configured.
+    async fn greeted(
+        &self,
+        stream: Box<dyn AsyncTokioStream>,
+    ) -> Result<AsyncSmtpConnection, MailError> {
+        let mut conn = self
+            .timed(
+                "greeting",
+                AsyncSmtpConnection::connect_with_transport(stream, &self.hello),
+            )
+            .await?;
+        if let (Security::StartTls, Some(tls)) = (self.cfg.security, &self.tls) {
+            if !conn.can_starttls() {
+                return Err(MailError::Transient(format!(
+                    "{}: the server does not offer STARTTLS (smtp.security = \"starttls\")",
+                    self.server()
+                )));
+            }
+            self.timed("STARTTLS", conn.starttls(tls.clone(), &self.hello))
+                .await?;
+        }
+        Ok(conn)
+    }
+
+    /// EHLO (again), whether the server pipelines, and the login.
+    async fn log_in(&self, mut conn: AsyncSmtpConnection) -> Result<Session, MailError> {
         // lettre keeps only the extensions it uses from the greeting: ask again, before
         // logging in (an EHLO after AUTH may undo the login on some servers).
         let ehlo = self
@@ -166,6 +179,18 @@ impl SmtpSender {
             pipelining,
             open: None,
         })
+    }
+
+    /// Opens the session over `stream`, a plain connection to the server, as `connect` does
+    /// once its TCP connection is up. For the fuzz target, whose server is a script in memory.
+    #[doc(hidden)]
+    pub async fn connect_over(
+        &mut self,
+        stream: Box<dyn AsyncTokioStream>,
+    ) -> Result<(), MailError> {
+        let conn = self.greeted(stream).await?;
+        self.conn = Some(self.log_in(conn).await?);
+        Ok(())
     }
 
     /// Connects and logs in, then says goodbye: for `paperboy check --smtp`.
@@ -244,11 +269,11 @@ impl SmtpSender {
                     }
                     _ => self.conn = Some(session),
                 }
-                Ok(format!(
+                Ok(printable(format!(
                     "{} {}",
                     resp.code(),
                     resp.message().collect::<Vec<_>>().join(" ")
-                ))
+                )))
             }
             Err(e) => {
                 drop_session(session, Duration::from_secs(2)).await;
@@ -394,16 +419,30 @@ impl SmtpSender {
         }
     }
 
+    /// Runs one step of the session, within `smtp.timeout`. lettre panics on some replies
+    /// that are not valid SMTP (an EHLO line of nothing but white space, in 0.11.23): such a
+    /// panic is this server's error, a transient one, not the end of the worker. (The
+    /// connection is dropped after any error, so nothing reads from it in its unknown state.)
     async fn step<T>(&self, what: &str, fut: impl Future<Output = T>) -> Result<T, MailError> {
-        tokio::time::timeout(self.cfg.timeout, fut)
-            .await
-            .map_err(|_| {
-                MailError::Transient(format!(
-                    "{}: no answer to {what} within {}",
-                    self.server(),
-                    humantime::format_duration(self.cfg.timeout)
-                ))
-            })
+        let caught = AssertUnwindSafe(fut).catch_unwind();
+        match tokio::time::timeout(self.cfg.timeout, caught).await {
+            Ok(Ok(t)) => Ok(t),
+            Ok(Err(panic)) => {
+                let why = (panic.downcast_ref::<&str>().copied())
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("no message");
+                Err(MailError::Transient(printable(format!(
+                    "{}: {what}: the server's reply is not valid SMTP (lettre failed on it: \
+                     {why})",
+                    self.server()
+                ))))
+            }
+            Err(_) => Err(MailError::Transient(format!(
+                "{}: no answer to {what} within {}",
+                self.server(),
+                humantime::format_duration(self.cfg.timeout)
+            ))),
+        }
     }
 
     /// Whether `send` can open the next message's transaction with a message: its session
@@ -517,6 +556,7 @@ fn classify(server: &str, what: &str, e: &lettre::transport::smtp::Error) -> Mai
         }
         src = s.source();
     }
+    let msg = printable(msg);
     if e.is_permanent() {
         MailError::Permanent(msg)
     } else {

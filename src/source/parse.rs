@@ -166,7 +166,10 @@ fn at_path(prefix: &str, e: serde_path_to_error::Error<serde_json::Error>) -> St
 /// big) is skipped, and said so in [`Parsed::skipped`].
 pub(super) fn parse_items(body: &[u8]) -> Result<Parsed, String> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let raw: Vec<&RawValue> = serde_path_to_error::deserialize(de).map_err(|e| at_path("", e))?;
+    let raw: Vec<&RawValue> =
+        serde_path_to_error::deserialize(&mut *de).map_err(|e| at_path("", e))?;
+    // The list is the whole body: anything but white space after it is not a response.
+    de.end().map_err(|e| format!("after the list: {e}"))?;
     let mut parsed = Parsed {
         items: raw.len(),
         papers: Vec::with_capacity(raw.len()),
@@ -236,6 +239,14 @@ mod tests {
 
     fn item(id: &str, title: &str) -> serde_json::Value {
         serde_json::json!({"paper": {"id": id, "title": title, "summary": "S", "upvotes": 1}})
+    }
+
+    #[test]
+    fn anything_but_white_space_after_the_list_is_refused() {
+        let err = parse_daily_papers(b"[]\"githubRepo\"").unwrap_err();
+        assert!(err.contains("after the list: trailing characters"), "{err}");
+        assert!(parse_daily_papers(b"[]{}").is_err());
+        assert!(parse_daily_papers(b" [] \r\n").unwrap().is_empty());
     }
 
     #[test]
