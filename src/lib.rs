@@ -10,6 +10,7 @@ pub mod http;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
+mod panic_text;
 pub mod render;
 pub mod schedule;
 pub mod source;

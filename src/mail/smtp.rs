@@ -20,6 +20,7 @@ use tracing::{debug, instrument};
 use super::MailError;
 use super::server_text::printable;
 use crate::config::{Security, SmtpConfig};
+use crate::panic_text::panic_text;
 
 pub struct SmtpSender {
     cfg: SmtpConfig,
@@ -427,16 +428,12 @@ impl SmtpSender {
         let caught = AssertUnwindSafe(fut).catch_unwind();
         match tokio::time::timeout(self.cfg.timeout, caught).await {
             Ok(Ok(t)) => Ok(t),
-            Ok(Err(panic)) => {
-                let why = (panic.downcast_ref::<&str>().copied())
-                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                    .unwrap_or("no message");
-                Err(MailError::Transient(printable(format!(
-                    "{}: {what}: the server's reply is not valid SMTP (lettre failed on it: \
-                     {why})",
-                    self.server()
-                ))))
-            }
+            Ok(Err(panic)) => Err(MailError::Transient(printable(format!(
+                "{}: {what}: the server's reply is not valid SMTP (lettre failed on it: \
+                     {})",
+                self.server(),
+                panic_text(&*panic)
+            )))),
             Err(_) => Err(MailError::Transient(format!(
                 "{}: no answer to {what} within {}",
                 self.server(),

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::digest::Digest;
 use crate::domain::{ArxivId, Paper, Subscriber, SubscriberKey};
 use crate::mail::{Email, Head, MailError, UnsubscribeLinks, build_email};
+use crate::panic_text::panic_text;
 use crate::render::{RenderError, Renderer};
 use crate::store::{Delivery, DeliveryStatus};
 
@@ -91,11 +92,9 @@ pub(crate) fn email_for(
 /// them usable.)
 fn unless_it_panics(make: impl FnOnce() -> Result<Email, Unmade>) -> Result<Email, Unmade> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(make)).unwrap_or_else(|panic| {
-        let what = (panic.downcast_ref::<&str>().copied())
-            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("no message");
         Err(Unmade::Build(MailError::Build(format!(
-            "making the email panicked: {what}"
+            "making the email panicked: {}",
+            panic_text(&*panic)
         ))))
     })
 }
