@@ -35,11 +35,16 @@ pub(super) fn split(text: &str) -> (String, Vec<(usize, Range<usize>)>) {
                 in_header = true;
                 let head = &text[span.start()..];
                 let head = &head[..head.find('\n').unwrap_or(head.len())];
+                // A header is followed on its line by nothing but white space or a comment;
+                // one followed by anything else is left in the rest of the document, whose
+                // parse names the line and what is wrong there.
                 let subscribers = head
                     .strip_prefix("[[")
                     .and_then(|h| h.split_once("]]"))
-                    .is_some_and(|(name, _)| {
+                    .is_some_and(|(name, after)| {
+                        let after = after.trim_start_matches([' ', '\t', '\r']);
                         name.trim().trim_matches(['"', '\'']) == "subscribers"
+                            && (after.is_empty() || after.starts_with('#'))
                     });
                 headers.push((span.start(), line, subscribers));
                 line_start = false;

@@ -27,6 +27,30 @@ fn a_bad_subscriber_table_is_named_with_its_line_and_inline_ones_still_count() {
 }
 
 #[test]
+fn text_after_a_subscribers_header_on_its_line_is_an_error_naming_the_line() {
+    // Found by the config_load fuzz target: the text after the header on its line was never
+    // parsed, so this loaded as one subscriber (fuzz/regressions/config_load/).
+    let base = "[smtp]\nfrom = \"a@example.org\"\n[topics.ml]\nkeywords = [\"ml\"]\n";
+    for junk in ["\u{e}email = \"x", " email = \"a@example.org\"", "x"] {
+        let text = format!(
+            "{base}[[subscribers]]{junk}\n[[subscribers]]\nemail = \"b@example.org\"\n\
+             topics = [\"ml\"]\n"
+        );
+        let e = Config::load_str(&text, "t").unwrap_err().to_string();
+        assert!(e.contains("line 5"), "{junk:?}: {e}");
+    }
+    // A comment there is TOML, and the table is read as before.
+    let c = Config::load_str(
+        &format!(
+            "{base}[[subscribers]] # the first\nemail = \"b@example.org\"\ntopics = [\"ml\"]\n"
+        ),
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.subscribers.len(), 1);
+}
+
+#[test]
 fn worker_threads_leave_a_core_unless_set() {
     let base = "[smtp]\nfrom = \"a@example.org\"\n[topics.ml]\nkeywords = [\"ml\"]\n";
     let auto = Config::load_str(base, "t").unwrap().delivery;
